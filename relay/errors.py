@@ -1,0 +1,61 @@
+"""The relay's exceptions.
+
+No exception message ever carries a field value or message text: they name fields,
+ids, codes and classes only, because message text is health data.
+
+* ConfigError                  bad configuration (CLI exit 1; refuses to start)
+* RelayError
+  + InvalidSubmission          422/400 at intake; carries per-field problems
+  + OutboxUnavailable          503: the outbox could not commit; nothing acknowledged
+  + DeliveryError              one delivery attempt failed
+    - TransientDelivery        retry later with backoff (4xx, refused, timeout, drop)
+    - PermanentDelivery        dead-letter (5xx)
+    - HeldDelivery             configuration fault (TLS, certificate, AUTH): hold the
+                               queue, do not spend attempts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message says where and how to fix it."""
+
+
+class RelayError(Exception):
+    pass
+
+
+class InvalidSubmission(RelayError):
+    """The submission was refused; ``problems`` maps field name to a kind explanation."""
+
+    def __init__(self, problems: Mapping[str, str], *, status: int = 422) -> None:
+        self.problems = dict(problems)
+        self.status = status
+        super().__init__(f"invalid submission: fields {sorted(self.problems)}")
+
+
+class OutboxUnavailable(RelayError):
+    """The outbox could not store a submission right now."""
+
+
+class DeliveryError(RelayError):
+    """A delivery attempt failed. ``code`` is the SMTP reply code when there was one."""
+
+    def __init__(self, reason: str, *, code: int | None = None) -> None:
+        self.reason = reason
+        self.code = code
+        super().__init__(f"{reason} (code {code})" if code else reason)
+
+
+class TransientDelivery(DeliveryError):
+    pass
+
+
+class PermanentDelivery(DeliveryError):
+    pass
+
+
+class HeldDelivery(DeliveryError):
+    pass

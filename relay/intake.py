@@ -1,0 +1,326 @@
+"""``/f/{form_id}``: the hosted form (GET) and the intake (POST).
+
+POST flow, one direction: read the body within limits -> honeypot -> validate ->
+screen -> policy -> store in the outbox (commit) -> answer. The 2xx goes out only
+after the commit; nothing before the commit is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from starlette.datastructures import FormData
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import RedirectResponse, Response
+
+from relay import pages
+from relay.compose import compose_submission, compose_urgent, envelope_sender, message_id
+from relay.errors import InvalidSubmission, OutboxUnavailable
+from relay.outbox import NewItem
+from relay.responses import (
+    Problem,
+    accepted_json,
+    html,
+    problem_response,
+    wants_json,
+)
+from relay.screening import Screening, redact, screen_fields
+from relay.settings import FormSettings, Settings
+from relay.state import State
+from relay.submission import HONEYPOT, NEXT, Submission, single_values, validate
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+
+
+class BadBody(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status, self.title, self.detail = status, title, detail
+        super().__init__(title)
+
+
+def new_submission_id() -> str:
+    """Sortable by time, unguessable: 12 hex digits of milliseconds + 10 random."""
+    millis = int(datetime.now(UTC).timestamp() * 1000)
+    return f"{millis:012x}{secrets.token_hex(5)}"
+
+
+async def _read_body(request: Request[State], limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked, or a Content-Length that lied
+            raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+async def read_posted(
+    request: Request[State], settings: Settings
+) -> tuple[dict[str, object], set[str]]:
+    """The posted (name -> value) map and the names posted twice; raises BadBody."""
+    limits = settings.limits
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in FORM_TYPES:
+        raise BadBody(
+            415, "Unsupported content type",
+            "Send the form as application/x-www-form-urlencoded, multipart/form-data or "
+            "application/json.",
+        )  # fmt: skip
+    body = await _read_body(request, limits.max_body_bytes)
+    if ctype == "application/json":
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadBody(400, "Malformed JSON", "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
+        if len(data) > limits.max_fields:
+            raise BadBody(400, "Too many fields", f"At most {limits.max_fields} fields.")
+        return data, set()
+    try:
+        parser: FormParser | MultiPartParser
+        if ctype == "multipart/form-data":
+            parser = MultiPartParser(
+                request.headers, _once(body), max_files=0, max_fields=limits.max_fields,
+                max_part_size=limits.max_body_bytes,
+            )  # fmt: skip
+        else:
+            parser = FormParser(
+                request.headers, _once(body), max_fields=limits.max_fields,
+                max_part_size=limits.max_body_bytes,
+            )  # fmt: skip
+        form: FormData = await parser.parse()
+    except MultiPartException as exc:
+        raise BadBody(400, "Malformed form", exc.message) from None
+    except (ValueError, KeyError):  # e.g. a multipart body without a boundary
+        raise BadBody(400, "Malformed form", "The form body could not be read.") from None
+    pairs = [(k, v if isinstance(v, str) else None) for k, v in form.multi_items()]
+    return single_values(pairs)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def request_origin(request: Request[State]) -> str:
+    """The posting page's origin: ``Origin``, else the origin of ``Referer``."""
+    origin = request.headers.get("origin", "")
+    if origin and origin != "null":
+        return origin.lower()
+    return _origin(request.headers.get("referer", ""))
+
+
+def next_url(value: object, form: FormSettings, request: Request[State]) -> str | None:
+    """``_next`` is honoured only when its origin is allowed: listed in the form's
+    ``allowed_origins`` or, with an empty list, the origin of the posting page itself
+    (never any site at all: that would be an open redirect)."""
+    if not isinstance(value, str) or not value:
+        return None
+    target = _origin(value)
+    if not target or urlsplit(value).scheme not in ("http", "https"):
+        return None
+    allowed = form.allowed_origins or [request_origin(request)]
+    return value if target in allowed else None
+
+
+def build_items(
+    sub: Submission, screening: Screening, form: FormSettings, settings: Settings,
+    submission_id: str, now: datetime,
+) -> list[NewItem]:  # fmt: skip
+    """The outbox items for one accepted submission: the message itself, or for a
+    crisis only the urgent call-back notice (the message text joins it only when the
+    form's ``crisis_include_message`` is on)."""
+    sender_addr = envelope_sender(settings.smtp.from_address)
+    reply_to = sub.reply_to
+    if screening.verdict == "crisis":
+        recipients = form.urgent_recipients
+        msg = compose_urgent(
+            fields=sub.fields, form_id=sub.form_id, from_address=settings.smtp.from_address,
+            recipients=recipients, submission_id=submission_id,
+            include_message=form.crisis_include_message,
+            resources=[f"{r.name}: {r.contact}" for r in settings.crisis.resources],
+            reply_to=reply_to, now=now,
+        )  # fmt: skip
+        kind = "urgent"
+    else:
+        fields = sub.fields
+        if screening.verdict == "medical" and form.medical == "redact":
+            fields = {k: redact(v, screening.reasons, field=k) for k, v in fields.items()}
+        recipients = form.recipients
+        msg = compose_submission(
+            fields=fields, field_order=form.fields,
+            multiline={f for f in form.fields if form.multiline(f)}, form_id=sub.form_id,
+            subject_template=form.subject, from_address=settings.smtp.from_address,
+            recipients=recipients, submission_id=submission_id, verdict=screening.verdict,
+            medical_policy=form.medical, reply_to=reply_to, now=now,
+        )  # fmt: skip
+        kind = "submission"
+    item_id = submission_id if kind == "submission" else f"{submission_id}.{kind}"
+    return [
+        NewItem(
+            id=item_id, submission_id=submission_id, form_id=sub.form_id, kind=kind,
+            verdict=screening.verdict, message_id=message_id(submission_id,
+            settings.smtp.from_address, kind), sender=sender_addr, recipients=recipients,
+            body=msg.as_bytes(),
+        )
+    ]  # fmt: skip
+
+
+async def show_form(request: Request[State]) -> Response:
+    state = request.state
+    form_id = request.path_params["form_id"]
+    form = state["settings"].forms.get(form_id)
+    if form is None:
+        return not_found(request)
+    return html(pages.form_page(state["pages"], form_id, form))
+
+
+def not_found(request: Request[State]) -> Response:
+    return problem_response(
+        request,
+        Problem(404, "No such form", "There is no form at this address."),
+    )
+
+
+async def submit(request: Request[State]) -> Response:
+    state = request.state
+    settings, metrics = state["settings"], state["metrics"]
+    form_id = request.path_params["form_id"]
+    form = settings.forms.get(form_id)
+    if form is None:
+        return not_found(request)
+    try:
+        posted, repeated = await read_posted(request, settings)
+    except BadBody as exc:
+        metrics.submissions.labels(form=form_id, outcome="malformed").inc()
+        return problem_response(request, Problem(exc.status, exc.title, exc.detail))
+    except ClientDisconnect:
+        metrics.submissions.labels(form=form_id, outcome="disconnected").inc()
+        return Response(status_code=400)  # nobody is listening; nothing stored, no traceback
+
+    redirect = next_url(posted.get(NEXT), form, request)
+    if posted.get(HONEYPOT):
+        # Same-looking success, nothing stored: a bot learns nothing from the answer.
+        metrics.submissions.labels(form=form_id, outcome="spam").inc()
+        return _accepted(request, form_id, form, new_submission_id(), None, redirect)
+    try:
+        sub = validate(form_id, form, settings.limits, posted, repeated)
+    except InvalidSubmission as exc:
+        metrics.submissions.labels(form=form_id, outcome="invalid").inc()
+        return _invalid(request, form_id, form, posted, exc)
+
+    screening = screen_fields(sub.fields, state["lexicon"])
+    metrics.verdicts.labels(form=form_id, verdict=screening.verdict).inc()
+    if screening.verdict == "medical" and form.medical == "reject":
+        metrics.submissions.labels(form=form_id, outcome="medical_refused").inc()
+        return _medical(request, form_id, form, sub)
+
+    submission_id = new_submission_id()
+    items = build_items(sub, screening, form, settings, submission_id, datetime.now(UTC))
+    outbox, now = state["outbox"], state["clock"]()
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: outbox.add(items, now=now, give_up_after=settings.delivery.give_up_after)
+        )
+    except OutboxUnavailable:
+        metrics.submissions.labels(form=form_id, outcome="unavailable").inc()
+        return problem_response(
+            request,
+            Problem(503, "Please try again in a minute",
+                    "We could not store your message just now, so it was not sent. "
+                    "Your text is still in the form: please send it again shortly."),
+            headers={"Retry-After": "60"},
+        )  # fmt: skip
+    state["worker"].wake()
+    metrics.submissions.labels(form=form_id, outcome="accepted").inc()
+    return _accepted(request, form_id, form, submission_id, screening, redirect)
+
+
+def _accepted(
+    request: Request[State], form_id: str, form: FormSettings, submission_id: str,
+    screening: Screening | None, redirect: str | None,
+) -> Response:  # fmt: skip
+    crisis = request.state["settings"].crisis
+    verdict = screening.verdict if screening else "clean"
+    resources = bool(screening and screening.show_crisis_resources) or verdict == "crisis"
+    if wants_json(request):
+        return accepted_json(submission_id, verdict, crisis if resources else None)
+    if verdict == "crisis":
+        target = f"/f/{form_id}/support"
+    elif resources:
+        target = f"/f/{form_id}/thanks?resources=1"
+    else:
+        target = redirect or form.redirect or f"/f/{form_id}/thanks"
+    return RedirectResponse(target, status_code=303)
+
+
+def _invalid(
+    request: Request[State], form_id: str, form: FormSettings, posted: Mapping[str, Any],
+    exc: InvalidSubmission,
+) -> Response:  # fmt: skip
+    if wants_json(request):
+        return problem_response(
+            request,
+            Problem(422, "Some fields need attention",
+                    "Please correct the fields listed in errors.", type="invalid-fields",
+                    extra={"errors": [{"field": f, "detail": d, "pointer": f"#/{f}"}
+                                      for f, d in exc.problems.items()]}),
+        )  # fmt: skip
+    values = {k: v for k, v in posted.items() if isinstance(v, str)}
+    body = pages.form_page(request.state["pages"], form_id, form, values=values,
+                           errors=exc.problems)  # fmt: skip
+    return html(body, status=422)
+
+
+def _medical(
+    request: Request[State], form_id: str, form: FormSettings, sub: Submission
+) -> Response:
+    clinic = request.state["settings"].clinic
+    detail = (
+        "Your message seems to include medical details, such as a diagnosis, medication or "
+        "date of birth. To keep them private we do not send them by email. Please remove "
+        "them and send your question again; we will talk about the details with you in person."
+    )
+    if wants_json(request):
+        return problem_response(
+            request,
+            Problem(422, "Please remove medical details", detail, type="medical-content",
+                    extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone}),
+        )  # fmt: skip
+    body = pages.medical_page(request.state["pages"], form_id, form, values=sub.fields)
+    return html(body, status=422)
+
+
+async def thanks(request: Request[State]) -> Response:
+    state = request.state
+    form_id = request.path_params["form_id"]
+    form = state["settings"].forms.get(form_id)
+    if form is None:
+        return not_found(request)
+    resources = request.query_params.get("resources") == "1"
+    return html(pages.thanks_page(state["pages"], form_id, form, resources=resources))
+
+
+async def support(request: Request[State]) -> Response:
+    state = request.state
+    form_id = request.path_params["form_id"]
+    form = state["settings"].forms.get(form_id)
+    if form is None:
+        return not_found(request)
+    return html(pages.crisis_page(state["pages"], form_id, form))

@@ -1,0 +1,60 @@
+"""Prometheus metrics, one registry per app (tests build several apps in one process).
+
+Labels carry form ids, outcomes, verdicts and reasons from fixed sets; never field
+values, matched terms or anything else a visitor typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.submissions = Counter(
+            "relay_submissions",
+            "Form posts by form and outcome (accepted, invalid, medical_refused, spam, "
+            "rate_limited, forbidden, unavailable, ...).",
+            ["form", "outcome"],
+            registry=r,
+        )
+        self.verdicts = Counter(
+            "relay_screening_verdicts",
+            "Screening verdicts by form.",
+            ["form", "verdict"],
+            registry=r,
+        )
+        self.delivery_attempts = Counter(
+            "relay_delivery_attempts", "Delivery attempts by result.", ["result"], registry=r
+        )
+        self.dead_letters = Counter("relay_dead_letters", "Outbox items dead-lettered.", registry=r)
+        self.outbox_depth = Gauge(
+            "relay_outbox_depth", "Items waiting for delivery (queued or sending).", registry=r
+        )
+        self.outbox_oldest = Gauge(
+            "relay_outbox_oldest_age_seconds", "Age of the oldest undelivered item.", registry=r
+        )
+        self.outbox_dead = Gauge("relay_outbox_dead", "Dead items kept for review.", registry=r)
+        self.delivery_held = Gauge(
+            "relay_delivery_held", "1 while delivery is held by a configuration fault.", registry=r
+        )
+        self.latency = Histogram(
+            "relay_request_duration_seconds",
+            "Request latency by route template and status.",
+            ["route", "method", "status"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def on_collect(self, refresh: Callable[[], None]) -> None:
+        """Run ``refresh`` before each scrape to update the gauges from the outbox."""
+        self._refresh = refresh
+
+    def refresh(self) -> None:
+        refresh = getattr(self, "_refresh", None)
+        if refresh is not None:
+            refresh()

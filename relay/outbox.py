@@ -1,0 +1,337 @@
+"""The durable outbox: every acknowledged submission lives here until it is sent or dead.
+
+SQLite in WAL mode with ``synchronous=FULL``: a commit has reached the disk before the
+intake answers 2xx. States::
+
+    queued --claim--> sending --250--> sent        (body purged, metadata kept)
+       ^                 |   --5xx / too old--> dead (body kept for the operator)
+       +----- 4xx, drop, lease expired, release --+
+
+A claim is a lease: a worker that dies mid-send leaves a row whose lease runs out and
+is requeued (at-least-once; the stable Message-ID marks a resend as the same mail).
+This module owns the schema and all SQL. It never logs and stores no text outside
+the ``body`` column.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay.errors import OutboxUnavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    submission_id TEXT NOT NULL,
+    form_id TEXT NOT NULL,
+    kind TEXT NOT NULL,              -- submission | urgent
+    verdict TEXT NOT NULL,           -- clean | medical | crisis
+    message_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,        -- JSON list still to deliver to
+    failed TEXT NOT NULL DEFAULT '{}',  -- JSON {recipient: reply code} refused for good
+    body BLOB,                       -- RFC 5322 bytes; NULL once sent
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL,             -- queued | sending | sent | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    deadline REAL NOT NULL,          -- give up (dead) after this
+    lease_until REAL,
+    updated_at REAL NOT NULL,
+    last_error TEXT                  -- error class and reply code only, never content
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+"""
+
+STATES = ("queued", "sending", "sent", "dead")
+
+
+class OutboxCorrupt(Exception):
+    """The database failed its integrity check; it is left untouched for inspection."""
+
+
+@dataclass(frozen=True)
+class NewItem:
+    id: str
+    submission_id: str
+    form_id: str
+    kind: str
+    verdict: str
+    message_id: str
+    sender: str
+    recipients: Sequence[str]
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    submission_id: str
+    form_id: str
+    kind: str
+    verdict: str
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    failed: dict[str, int]
+    body: bytes | None = field(repr=False)
+    size: int
+    state: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    deadline: float
+    lease_until: float | None
+    updated_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    counts: dict[str, int]
+    oldest_queued_at: float | None
+
+    @property
+    def depth(self) -> int:
+        return self.counts.get("queued", 0) + self.counts.get("sending", 0)
+
+
+_COLUMNS = (
+    "id, submission_id, form_id, kind, verdict, message_id, sender, recipients, failed, body,"
+    " size, state, attempts, created_at, next_attempt_at, deadline, lease_until, updated_at,"
+    " last_error"
+)
+
+
+def _item(row: sqlite3.Row) -> Item:
+    values = dict(row)
+    values["recipients"] = tuple(json.loads(values["recipients"]))
+    values["failed"] = json.loads(values["failed"])
+    return Item(**values)
+
+
+class SqliteOutbox:
+    """All outbox SQL. Thread-safe: one connection, one lock; callers in async code
+    run these methods in a worker thread (see ``relay.app``)."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        try:
+            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(result)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            # Never recreate over it: the file may hold acknowledged submissions.
+            raise OutboxCorrupt(
+                f"{path} is damaged ({exc.sqlite_errorname or 'integrity check failed'}); "
+                "it was left as it is for "
+                "inspection. Move it aside to start with an empty outbox."
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; any SQLite failure becomes OutboxUnavailable."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxUnavailable(f"outbox write failed: {exc.sqlite_errorname}") from exc
+
+    def add(self, items: Sequence[NewItem], *, now: float, give_up_after: float) -> None:
+        """Store items in one transaction; returns only once they are on disk."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO outbox (id, submission_id, form_id, kind, verdict, message_id,"
+                " sender, recipients, body, size, state, created_at, next_attempt_at, deadline,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,'queued',?,?,?,?)",
+                [
+                    (
+                        i.id, i.submission_id, i.form_id, i.kind, i.verdict, i.message_id,
+                        i.sender, json.dumps(list(i.recipients)), i.body, len(i.body),
+                        now, now, now + give_up_after, now,
+                    )
+                    for i in items
+                ],
+            )  # fmt: skip
+
+    def claim(self, *, now: float, lease: float, item_id: str | None = None) -> Item | None:
+        """Lease the oldest due item (or the named queued one) to the caller, or None."""
+        pick = (
+            "SELECT seq FROM outbox WHERE state='queued' AND next_attempt_at <= ?"
+            " ORDER BY seq LIMIT 1"
+            if item_id is None
+            else "SELECT seq FROM outbox WHERE state='queued' AND id = ?"
+        )
+        with self._write() as db:
+            row = db.execute(
+                f"UPDATE outbox SET state='sending', lease_until=?, updated_at=?"
+                f" WHERE seq = ({pick}) RETURNING {_COLUMNS}",
+                (now + lease, now, now if item_id is None else item_id),
+            ).fetchone()
+        return _item(row) if row else None
+
+    def reap(self, *, now: float) -> int:
+        """Requeue items whose lease ran out (their worker died or hung)."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE outbox SET state='queued', lease_until=NULL, updated_at=?"
+                " WHERE state='sending' AND lease_until < ?",
+                (now, now),
+            )
+            return cur.rowcount
+
+    def release(self, item_id: str, *, now: float) -> None:
+        """Give a claim back untried (shutdown, or the queue is held)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET state='queued', lease_until=NULL, updated_at=?"
+                " WHERE id=? AND state='sending'",
+                (now, item_id),
+            )
+
+    def mark_sent(self, item_id: str, *, now: float) -> None:
+        """Delivered to every recipient: purge the body, keep the metadata."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET state='sent', body=NULL, recipients='[]', lease_until=NULL,"
+                " attempts=attempts+1, updated_at=?, last_error=NULL WHERE id=?",
+                (now, item_id),
+            )
+
+    def mark_retry(
+        self,
+        item_id: str,
+        *,
+        now: float,
+        next_attempt_at: float,
+        error: str,
+        recipients: Sequence[str],
+        failed: dict[str, int],
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET state='queued', lease_until=NULL, attempts=attempts+1,"
+                " next_attempt_at=?, updated_at=?, last_error=?, recipients=?, failed=?"
+                " WHERE id=?",
+                (next_attempt_at, now, error, json.dumps(list(recipients)),
+                 json.dumps(failed), item_id),
+            )  # fmt: skip
+
+    def mark_dead(
+        self, item_id: str, *, now: float, error: str, recipients: Sequence[str],
+        failed: dict[str, int],
+    ) -> None:  # fmt: skip
+        """Park an item for the operator; its body stays until retried or purged."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET state='dead', lease_until=NULL, attempts=attempts+1,"
+                " updated_at=?, last_error=?, recipients=?, failed=? WHERE id=?",
+                (now, error, json.dumps(list(recipients)), json.dumps(failed), item_id),
+            )
+
+    def retry(self, item_id: str, *, now: float, give_up_after: float) -> bool:
+        """Operator retry of a dead item: queue it now, to the recipients that failed."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT recipients, failed FROM outbox WHERE id=? AND state='dead'"
+                " AND body IS NOT NULL",
+                (item_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            recipients = sorted(set(json.loads(row[0])) | set(json.loads(row[1])))
+            db.execute(
+                "UPDATE outbox SET state='queued', next_attempt_at=?, deadline=?, updated_at=?,"
+                " recipients=?, failed='{}' WHERE id=?",
+                (now, now + give_up_after, now, json.dumps(recipients), item_id),
+            )
+            return True
+
+    def purge(self, *, now: float, sent_older_than: float, dead: bool) -> int:
+        """Delete sent metadata older than the cut-off and, if asked, every dead item;
+        then truncate the WAL so that deleted bytes leave the disk files too."""
+        with self._write() as db:
+            count = db.execute(
+                "DELETE FROM outbox WHERE state='sent' AND updated_at < ?",
+                (now - sent_older_than,),
+            ).rowcount
+            if dead:
+                count += db.execute("DELETE FROM outbox WHERE state='dead'").rowcount
+        self.checkpoint()
+        return count
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def get(self, item_id: str) -> Item | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE id=?", (item_id,)
+            ).fetchone()
+        return _item(row) if row else None
+
+    def items(self, *, state: str | None = None, limit: int = 100) -> list[Item]:
+        """Newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE ? IS NULL OR state=?"
+                " ORDER BY seq DESC LIMIT ?",
+                (state, state, limit),
+            ).fetchall()
+        return [_item(r) for r in rows]
+
+    def stats(self) -> Stats:
+        with self._lock:
+            counts = dict.fromkeys(STATES, 0)
+            for state, n in self._db.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+                counts[state] = n
+            oldest = self._db.execute(
+                "SELECT min(created_at) FROM outbox WHERE state IN ('queued','sending')"
+            ).fetchone()[0]
+        return Stats(counts=counts, oldest_queued_at=oldest)
+
+    def writable(self, *, now: float) -> bool:
+        """True when a real write commits right now (for /readyz): catches a full disk,
+        a read-only volume and a lock held too long, as an intake would meet them."""
+        try:
+            with self._write() as db:
+                db.execute("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (now,))
+        except OutboxUnavailable:
+            return False
+        return True

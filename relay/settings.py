@@ -1,0 +1,390 @@
+"""Configuration: one frozen ``Settings`` built once, from defaults, TOML and environment.
+
+Precedence, highest first: keyword arguments, ``RELAY_*`` environment variables,
+``RELAY_*_FILE`` secret files, the TOML file, the defaults below. This module is the
+only place that reads ``os.environ``; everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tomllib
+from email.headerregistry import Address
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from relay.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/relay.toml")
+ENV_PREFIX = "RELAY_"
+# Only these may come from ``RELAY_<PATH>_FILE`` (Docker secrets).
+SECRET_PATHS = {("smtp", "password"), ("security", "signing_key")}
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_address(value: str) -> str:
+    """Return the normalised address or raise ValueError (syntax only, no DNS).
+
+    Configured addresses may use internal or special-use domains
+    (``frontdesk@clinic.lan``, ``no-reply@localhost``), which email-validator refuses
+    for visitors' addresses; for these the stdlib parser's strict syntax check is kept."""
+    try:
+        return validate_email(
+            value, check_deliverability=False, globally_deliverable=False
+        ).normalized
+    except EmailNotValidError as exc:
+        if "special-use" not in str(exc):
+            raise ValueError(f"not a valid email address: {value!r} ({exc})") from None
+    try:
+        address = Address(addr_spec=value)
+    except (ValueError, IndexError):
+        raise ValueError(f"not a valid email address: {value!r}") from None
+    if not address.username or not address.domain or any(c.isspace() for c in value):
+        raise ValueError(f"not a valid email address: {value!r}")
+    return address.addr_spec
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # Peers whose X-Forwarded-For is believed (the reverse proxy), as IPs or CIDRs.
+    trusted_proxies: list[str] = []
+    # Public URL of the relay, used in links from emails; empty: derived per request.
+    public_url: str = ""
+
+
+class StorageSettings(_Section):
+    data_dir: Path = Path("./data")
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.sqlite3"
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "mail"
+
+
+class SmtpSettings(_Section):
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ca_file: str = ""
+    from_address: str = "Website contact form <no-reply@localhost>"
+    # Seconds per SMTP command. RFC 5321 asks for 10 minutes after the final dot;
+    # a shorter wait only risks a duplicate, which the stable Message-ID makes visible.
+    timeout: float = Field(120.0, gt=0)
+
+    @field_validator("from_address")
+    @classmethod
+    def _from_address(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        if any(ch in value for ch in "\r\n\0"):
+            raise ValueError("from_address must be a single line")
+        display, addr = parseaddr(value)
+        if not addr:
+            raise ValueError(f"not an address: {value!r}")
+        local, _, domain = check_address(addr).rpartition("@")
+        return str(Address(display_name=display, username=local, domain=domain))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+class DeliverySettings(_Section):
+    retry_initial: float = Field(60, gt=0)
+    retry_max: float = Field(3600, gt=0)
+    give_up_after: float = Field(432000, gt=0)
+    lease_seconds: float = Field(300, gt=0)  # a claim not finished by then comes back
+    poll_interval: float = Field(5, gt=0)  # idle worker wake-up, besides enqueue signals
+    hold_interval: float = Field(60, gt=0)  # wait after a configuration fault (TLS, AUTH)
+
+
+class LimitsSettings(_Section):
+    max_body_bytes: int = Field(65536, ge=1024)
+    rate: str = "10/minute"
+    max_fields: int = Field(30, ge=1)
+    max_line_chars: int = Field(300, ge=1)  # single-line fields
+    max_text_chars: int = Field(10000, ge=1)  # multi-line fields such as "message"
+
+
+class ClinicSettings(_Section):
+    name: str = "Our clinic"
+    phone: str = ""
+    # Shown when a message is refused for medical details.
+    secure_contact: str = (
+        "Please call us, or bring these details to your appointment, so that we can "
+        "keep them private."
+    )
+    accent_color: str = "#1f6f8b"
+
+    @field_validator("accent_color")
+    @classmethod
+    def _color(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", value):
+            raise ValueError("accent_color must be a hex colour such as #1f6f8b")
+        return value
+
+
+class CrisisResource(_Section):
+    name: str
+    contact: str  # how to reach it
+    purpose: str  # what for
+    href: str = ""  # tel:/sms: link for phones
+
+
+class CrisisSettings(_Section):
+    resources: list[CrisisResource] = [
+        CrisisResource(
+            name="988 Suicide & Crisis Lifeline",
+            contact="Call or text 988",
+            purpose="Free, confidential support, any time, for anyone in distress",
+            href="tel:988",
+        ),
+        CrisisResource(
+            name="Emergency services",
+            contact="Call 911",
+            purpose="If you or someone else is in immediate danger",
+            href="tel:911",
+        ),
+        CrisisResource(
+            name="Crisis Text Line",
+            contact="Text HOME to 741741",
+            purpose="Text with a trained crisis counselor, any time",
+            href="sms:741741?&body=HOME",
+        ),
+    ]
+    note: str = "This form is not watched around the clock. Please do not wait for our reply."
+    verified: str = "2026-11"  # when the resource list was last checked
+
+
+MULTILINE_FIELDS = frozenset({"message"})
+
+
+class FormSettings(_Section):
+    title: str = "Contact us"
+    fields: list[str] = ["name", "email", "phone", "message"]
+    required: list[str] = ["name", "email", "phone", "message"]
+    recipients: list[str] = ["frontdesk@clinic.example"]
+    allowed_origins: list[str] = []
+    redirect: str = ""
+    subject: str = "Website contact from {name}"
+    medical: Literal["reject", "redact", "flag"] = "reject"
+    crisis_recipients: list[str] = []
+    crisis_include_message: bool = False
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(f"field name {name!r}: use lower-case letters, digits, _")
+        if len(set(value)) != len(value):
+            raise ValueError("field names repeat")
+        return value
+
+    @field_validator("recipients", "crisis_recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return [check_address(v) for v in value]
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN_RE.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://clinic.example")
+        return [o.lower() for o in value]
+
+    @field_validator("redirect")
+    @classmethod
+    def _redirect(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("redirect must be an absolute http(s) URL or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FormSettings:
+        if not self.recipients:
+            raise ValueError("recipients must name at least one address")
+        unknown = [f for f in self.required if f not in self.fields]
+        if unknown:
+            raise ValueError(f"required names fields the form lacks: {unknown}")
+        for _, name, spec, conv in string.Formatter().parse(self.subject):
+            if name is None:
+                continue
+            if name not in self.fields or spec or conv:
+                raise ValueError(f"subject may only use plain {{field}} names, not {{{name}}}")
+        return self
+
+    def multiline(self, field: str) -> bool:
+        return field in MULTILINE_FIELDS
+
+    @property
+    def urgent_recipients(self) -> list[str]:
+        return self.crisis_recipients or self.recipients
+
+
+class ScreeningSettings(_Section):
+    # A folder of lexicon files replacing the shipped config/screening (same layout).
+    lexicon_dir: Path | None = None
+
+
+class SecuritySettings(_Section):
+    signing_key: SecretStr = SecretStr("")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    limits: LimitsSettings = LimitsSettings()
+    clinic: ClinicSettings = ClinicSettings()
+    crisis: CrisisSettings = CrisisSettings()
+    security: SecuritySettings = SecuritySettings()
+    screening: ScreeningSettings = ScreeningSettings()
+    forms: dict[str, FormSettings] = {"contact": FormSettings()}
+
+    @field_validator("forms")
+    @classmethod
+    def _form_ids(cls, value: dict[str, FormSettings]) -> dict[str, FormSettings]:
+        for form_id in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", form_id):
+                raise ValueError(f"form id {form_id!r}: use lower-case letters, digits, - and _")
+        if not value:
+            raise ValueError("configure at least one form")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over init values; load_settings() passes the TOML file
+        # and the *_FILE secrets as init values, so a test's Settings(...) reads no file.
+        return (_EnvWithoutFiles(settings_cls), init_settings)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets shown as ``**********``."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        for section, key in SECRET_PATHS:
+            if getattr(getattr(self, section), key).get_secret_value():
+                data[section][key] = "**********"
+        return data
+
+
+class _EnvWithoutFiles(EnvSettingsSource):
+    """The env source, minus ``RELAY_*_FILE`` names: _secret_files() reads those."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for section, key in SECRET_PATHS:
+            if isinstance(data.get(section), dict):
+                data[section].pop(f"{key}_file", None)
+        return data
+
+
+def _secret_files(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, file_name in environ.items():
+        upper = name.upper()
+        if not (upper.startswith(ENV_PREFIX) and upper.endswith("_FILE")):
+            continue
+        path = tuple(upper[len(ENV_PREFIX) : -len("_FILE")].lower().split("__"))
+        if path not in SECRET_PATHS:
+            raise ConfigError(f"{name}: only {_secret_names()} may come from a file")
+        try:
+            secret = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {file_name}: {exc.strerror}") from None
+        out.setdefault(path[0], {})[path[1]] = secret
+    return out
+
+
+def _secret_names() -> str:
+    return ", ".join(sorted(f"{ENV_PREFIX}{s.upper()}__{k.upper()}_FILE" for s, k in SECRET_PATHS))
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: --config, then RELAY_CONFIG, then config/relay.toml if present."""
+    if explicit is not None:
+        return explicit
+    if environ.get("RELAY_CONFIG"):
+        return Path(environ["RELAY_CONFIG"])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Build the one Settings of a process; raise ConfigError with a readable message."""
+    path = config_path(config, os.environ)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    # TOML and secret files enter as init values; the env source sits above them.
+    data = _deep_merge(data, _secret_files(os.environ))
+    try:
+        return Settings(**data)
+    except ValueError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}:\n{_explain(exc)}") from None
+
+
+def _explain(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc)
+    lines = []
+    for err in errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)

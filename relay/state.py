@@ -1,0 +1,23 @@
+"""What the lifespan hands to every request (``request.state[...]``, typed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypedDict
+
+from relay.delivery import Worker
+from relay.metrics import Metrics
+from relay.outbox import SqliteOutbox
+from relay.pages import PageContext
+from relay.screening import Lexicon
+from relay.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    outbox: SqliteOutbox
+    worker: Worker
+    metrics: Metrics
+    lexicon: Lexicon
+    pages: PageContext
+    clock: Callable[[], float]

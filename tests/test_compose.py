@@ -1,0 +1,105 @@
+"""The staff email: headers from configuration, visitor only in Reply-To, stable ids."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+import pytest
+
+from relay.compose import compose_submission, compose_urgent, envelope_sender, message_id
+
+NOW = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+FIELDS = {
+    "name": "Ana Díaz",
+    "email": "ana@example.com",
+    "phone": "555-0100",
+    "message": "Hello\n<script>alert(1)</script>\n.\n..\n.MAIL FROM",
+}
+
+
+def submission(**overrides: object) -> email.message.EmailMessage:
+    args: dict[str, object] = dict(
+        fields=FIELDS,
+        field_order=["name", "email", "phone", "message"],
+        multiline={"message"},
+        form_id="contact",
+        subject_template="Website contact from {name}",
+        from_address="Clinic form <no-reply@clinic.example>",
+        recipients=["desk@clinic.example", "nurse@clinic.example"],
+        submission_id="abc123",
+        verdict="clean",
+        medical_policy="reject",
+        reply_to="ana@example.com",
+        now=NOW,
+    )
+    args.update(overrides)
+    return compose_submission(**args)  # type: ignore[arg-type]
+
+
+def parsed(msg: email.message.EmailMessage) -> email.message.EmailMessage:
+    out = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert isinstance(out, email.message.EmailMessage)
+    return out
+
+
+def test_headers_come_from_configuration() -> None:
+    """From is the clinic's, To the configured recipients, Reply-To the visitor's address."""
+    msg = parsed(submission())
+    assert msg["From"] == "Clinic form <no-reply@clinic.example>"
+    assert msg["To"] == "desk@clinic.example, nurse@clinic.example"
+    assert msg["Reply-To"] == "ana@example.com"
+    assert msg["Subject"] == "Website contact from Ana Díaz"
+    assert msg["Message-ID"] == "<abc123@clinic.example>"
+    assert msg["X-Relay-Submission-Id"] == "abc123"
+    assert msg["X-Relay-Screening"] == "clean"
+
+
+def test_body_is_plain_text_with_every_field() -> None:
+    """One text/plain part lists the fields; HTML in the message stays inert text."""
+    msg = parsed(submission())
+    assert msg.get_content_type() == "text/plain" and not msg.is_multipart()
+    body = msg.get_content()
+    for value in ("Ana Díaz", "ana@example.com", "555-0100", "<script>alert(1)</script>"):
+        assert value in body
+
+
+def test_message_id_is_stable_per_submission_and_kind() -> None:
+    """The same submission always gets the same Message-ID; the urgent notice its own."""
+    assert message_id("abc", "x <a@clinic.example>") == message_id("abc", "a@clinic.example")
+    assert message_id("abc", "a@clinic.example", "urgent") == "<abc.urgent@clinic.example>"
+    assert envelope_sender("Clinic <a@clinic.example>") == "a@clinic.example"
+
+
+def test_flag_policy_marks_subject_and_header() -> None:
+    """medical=flag delivers unchanged but marked in the subject and a header."""
+    msg = parsed(submission(verdict="medical", medical_policy="flag"))
+    assert msg["Subject"].startswith("[Medical details] ")
+    assert msg["X-Relay-Medical-Policy"] == "flag"
+    assert msg["X-Relay-Screening"] == "medical"
+
+
+def test_subject_placeholders_for_missing_fields_are_blank() -> None:
+    """A subject naming an optional field that was left empty reads cleanly."""
+    msg = parsed(submission(fields={"email": "a@example.com"}, subject_template="From {name} now"))
+    assert msg["Subject"] == "From now"
+
+
+@pytest.mark.parametrize("include", [False, True])
+def test_urgent_notice_has_contact_details_and_message_only_when_asked(include: bool) -> None:
+    """The crisis notice is urgent, carries the visitor's contact details, and the text only
+    when crisis_include_message is on."""
+    msg = parsed(
+        compose_urgent(
+            fields=FIELDS, form_id="contact", from_address="no-reply@clinic.example",
+            recipients=["oncall@clinic.example"], submission_id="abc", include_message=include,
+            resources=["988 Suicide & Crisis Lifeline: Call or text 988"],
+            reply_to="ana@example.com", now=NOW,
+        )  # fmt: skip
+    )
+    body = msg.get_content()
+    assert msg["Subject"].startswith("URGENT")
+    assert msg["X-Relay-Screening"] == "crisis" and msg["Importance"] == "high"
+    assert "555-0100" in body and "Ana Díaz" in body and "988" in body
+    assert ("<script>" in body) is include
