@@ -24,13 +24,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relay import intake
+from relay.antispam import FillToken, load_or_create_key
 from relay.delivery import Sender, Worker, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import SqliteOutbox
 from relay.pages import PageContext
+from relay.ratelimit import RateLimiter
 from relay.responses import NO_STORE, Problem, problem_response
 from relay.screening import Lexicon, load_lexicon
 from relay.settings import Settings
@@ -51,10 +54,18 @@ def create_app(
     metrics = Metrics()
     lexicon = lexicon or load_lexicon(settings.screening.lexicon_dir)
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis)
+    limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        outbox = SqliteOutbox(settings.storage.outbox_path)
+        outbox = SqliteOutbox(
+            settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout
+        )
+        fill_token = FillToken(
+            load_or_create_key(
+                settings.security.signing_key.get_secret_value(), settings.storage.data_dir
+            )
+        )
         worker = Worker(
             outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
         )
@@ -65,7 +76,8 @@ def create_app(
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
                     settings=settings, outbox=outbox, worker=worker, metrics=metrics,
-                    lexicon=lexicon, pages=page_context, clock=clock,
+                    lexicon=lexicon, pages=page_context, clock=clock, limiter=limiter,
+                    fill_token=fill_token,
                 )  # fmt: skip
                 # Shutdown: uvicorn has finished the requests in flight; the worker
                 # hands back any claim as it is cancelled.
@@ -80,8 +92,9 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/f/{form_id}", intake.show_form, methods=["GET"], name="form"),
-        Route("/f/{form_id}", intake.submit, methods=["POST"]),
+        # One route for the three methods, so that a 405 lists all of them in Allow.
+        Route("/f/{form_id}", intake.form_endpoint, methods=["GET", "POST", "OPTIONS"]),
+        Route("/f/{form_id}/token", intake.token, methods=["GET"]),
         Route("/f/{form_id}/thanks", intake.thanks, methods=["GET"]),
         Route("/f/{form_id}/support", intake.support, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
@@ -89,7 +102,13 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog, metrics=metrics)],
+        middleware=[
+            Middleware(AccessLog, metrics=metrics),
+            # X-Forwarded-For is believed only from configured proxies (the client
+            # address feeds rate limiting); done here rather than in uvicorn so that
+            # the in-process tests exercise the same code.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.server.trusted_proxies),
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
 

@@ -104,8 +104,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         port=settings.server.port if port is None else port,
         log_config=None,  # keep the JSON handlers set up above
         access_log=False,  # uvicorn's would print query strings; relay.access logs instead
-        proxy_headers=True,
-        forwarded_allow_ips=settings.server.trusted_proxies or ["127.0.0.1"],
+        proxy_headers=False,  # relay.app applies them, from server.trusted_proxies only
         server_header=False,
         timeout_graceful_shutdown=8,  # inside Docker's 10 s before SIGKILL
     )

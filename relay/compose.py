@@ -96,9 +96,13 @@ def compose_submission(
     medical_policy: str,
     reply_to: str | None,
     now: datetime,
+    spam: Sequence[str] = (),
 ) -> EmailMessage:
-    """The message for an accepted submission, text/plain, listing the form's fields."""
+    """The message for an accepted submission, text/plain, listing the form's fields.
+    ``spam`` names heuristic signals: the message is marked, never dropped."""
     subject = _subject(subject_template, fields)
+    if spam:
+        subject = f"[Possible spam] {subject}"
     note = ""
     if verdict == "medical" and medical_policy == "flag":
         subject = f"[Medical details] {subject}"
@@ -118,6 +122,8 @@ def compose_submission(
     )
     if verdict == "medical":
         msg["X-Relay-Medical-Policy"] = medical_policy
+    if spam:
+        msg["X-Relay-Spam"] = ",".join(spam)
     sent = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (
         f'A visitor sent this through the "{form_id}" form on {sent}.\n\n{note}'

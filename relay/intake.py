@@ -12,19 +12,21 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from relay import pages
+from relay.antispam import TOKEN_FIELD, spam_signals
 from relay.compose import compose_submission, compose_urgent, envelope_sender, message_id
 from relay.errors import InvalidSubmission, OutboxUnavailable
+from relay.origins import VARY, OriginCheck, check_origin, next_url
 from relay.outbox import NewItem
 from relay.responses import (
+    NO_STORE,
     Problem,
     accepted_json,
     html,
@@ -113,32 +115,6 @@ async def read_posted(
     return single_values(pairs)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
-
-
-def request_origin(request: Request[State]) -> str:
-    """The posting page's origin: ``Origin``, else the origin of ``Referer``."""
-    origin = request.headers.get("origin", "")
-    if origin and origin != "null":
-        return origin.lower()
-    return _origin(request.headers.get("referer", ""))
-
-
-def next_url(value: object, form: FormSettings, request: Request[State]) -> str | None:
-    """``_next`` is honoured only when its origin is allowed: listed in the form's
-    ``allowed_origins`` or, with an empty list, the origin of the posting page itself
-    (never any site at all: that would be an open redirect)."""
-    if not isinstance(value, str) or not value:
-        return None
-    target = _origin(value)
-    if not target or urlsplit(value).scheme not in ("http", "https"):
-        return None
-    allowed = form.allowed_origins or [request_origin(request)]
-    return value if target in allowed else None
-
-
 def build_items(
     sub: Submission, screening: Screening, form: FormSettings, settings: Settings,
     submission_id: str, now: datetime,
@@ -169,6 +145,7 @@ def build_items(
             subject_template=form.subject, from_address=settings.smtp.from_address,
             recipients=recipients, submission_id=submission_id, verdict=screening.verdict,
             medical_policy=form.medical, reply_to=reply_to, now=now,
+            spam=spam_signals(fields),
         )  # fmt: skip
         kind = "submission"
     item_id = submission_id if kind == "submission" else f"{submission_id}.{kind}"
@@ -182,13 +159,22 @@ def build_items(
     ]  # fmt: skip
 
 
+async def form_endpoint(request: Request[State]) -> Response:
+    if request.method == "POST":
+        return await submit(request)
+    if request.method == "OPTIONS":
+        return await preflight(request)
+    return await show_form(request)
+
+
 async def show_form(request: Request[State]) -> Response:
     state = request.state
     form_id = request.path_params["form_id"]
     form = state["settings"].forms.get(form_id)
     if form is None:
         return not_found(request)
-    return html(pages.form_page(state["pages"], form_id, form))
+    hidden = {TOKEN_FIELD: state["fill_token"].issue(state["clock"]())}
+    return html(pages.form_page(state["pages"], form_id, form, hidden=hidden))
 
 
 def not_found(request: Request[State]) -> Response:
@@ -198,13 +184,67 @@ def not_found(request: Request[State]) -> Response:
     )
 
 
-async def submit(request: Request[State]) -> Response:
+async def preflight(request: Request[State]) -> Response:
+    """CORS preflight for ``fetch()`` with a JSON body from an allowed site."""
+    form = request.state["settings"].forms.get(request.path_params["form_id"])
+    check = check_origin(request, form) if form else OriginCheck(False, None)
+    if not check.allowed or not check.cors_origin:
+        return Response(status_code=403, headers={"Vary": VARY})
+    return Response(
+        status_code=204,
+        headers={
+            **check.headers(),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type, Accept",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+async def token(request: Request[State]) -> Response:
+    """A fresh fill-time token for forms hosted on the clinic's own site."""
     state = request.state
-    settings, metrics = state["settings"], state["metrics"]
-    form_id = request.path_params["form_id"]
-    form = settings.forms.get(form_id)
+    form = state["settings"].forms.get(request.path_params["form_id"])
     if form is None:
         return not_found(request)
+    check = check_origin(request, form)
+    value = state["fill_token"].issue(state["clock"]())
+    return JSONResponse(
+        {"field": TOKEN_FIELD, "value": value}, headers={**NO_STORE, **check.headers()}
+    )
+
+
+async def submit(request: Request[State]) -> Response:
+    form_id = request.path_params["form_id"]
+    form = request.state["settings"].forms.get(form_id)
+    if form is None:
+        return not_found(request)
+    check = check_origin(request, form)
+    if check.allowed:
+        response = await _submit(request, form_id, form)
+    else:
+        request.state["metrics"].submissions.labels(form=form_id, outcome="forbidden").inc()
+        response = problem_response(
+            request,
+            Problem(403, "Not allowed from this site",
+                    "This form only accepts messages sent from the clinic's own website."),
+        )  # fmt: skip
+    response.headers.update(check.headers())
+    return response
+
+
+async def _submit(request: Request[State], form_id: str, form: FormSettings) -> Response:
+    state = request.state
+    settings, metrics = state["settings"], state["metrics"]
+    wait = await state["limiter"].hit(form_id, request.client.host if request.client else None)
+    if wait:
+        metrics.submissions.labels(form=form_id, outcome="rate_limited").inc()
+        return problem_response(
+            request,
+            Problem(429, "Too many messages",
+                    f"Please wait {wait} seconds before sending another message."),
+            headers={"Retry-After": str(wait)},
+        )  # fmt: skip
     try:
         posted, repeated = await read_posted(request, settings)
     except BadBody as exc:
@@ -215,7 +255,7 @@ async def submit(request: Request[State]) -> Response:
         return Response(status_code=400)  # nobody is listening; nothing stored, no traceback
 
     redirect = next_url(posted.get(NEXT), form, request)
-    if posted.get(HONEYPOT):
+    if _looks_automated(posted, form, state):
         # Same-looking success, nothing stored: a bot learns nothing from the answer.
         metrics.submissions.labels(form=form_id, outcome="spam").inc()
         return _accepted(request, form_id, form, new_submission_id(), None, redirect)
@@ -229,7 +269,7 @@ async def submit(request: Request[State]) -> Response:
     metrics.verdicts.labels(form=form_id, verdict=screening.verdict).inc()
     if screening.verdict == "medical" and form.medical == "reject":
         metrics.submissions.labels(form=form_id, outcome="medical_refused").inc()
-        return _medical(request, form_id, form, sub)
+        return _medical(request, form_id, form, sub, posted)
 
     submission_id = new_submission_id()
     items = build_items(sub, screening, form, settings, submission_id, datetime.now(UTC))
@@ -250,6 +290,19 @@ async def submit(request: Request[State]) -> Response:
     state["worker"].wake()
     metrics.submissions.labels(form=form_id, outcome="accepted").inc()
     return _accepted(request, form_id, form, submission_id, screening, redirect)
+
+
+def _looks_automated(posted: Mapping[str, object], form: FormSettings, state: State) -> bool:
+    """A filled honeypot, or a fill-time token that is forged or came back too fast
+    (or is missing where the form requires one)."""
+    if posted.get(HONEYPOT):
+        return True
+    verdict = state["fill_token"].check(
+        posted.get(TOKEN_FIELD), now=state["clock"](), min_seconds=form.min_fill_seconds
+    )
+    if verdict == "missing":
+        return form.require_fill_token
+    return verdict in ("too_fast", "invalid")
 
 
 def _accepted(
@@ -284,12 +337,22 @@ def _invalid(
         )  # fmt: skip
     values = {k: v for k, v in posted.items() if isinstance(v, str)}
     body = pages.form_page(request.state["pages"], form_id, form, values=values,
-                           errors=exc.problems)  # fmt: skip
+                           errors=exc.problems, hidden=_carried(posted))  # fmt: skip
     return html(body, status=422)
 
 
+def _carried(posted: Mapping[str, object]) -> dict[str, str]:
+    """Reserved fields to carry into a re-shown form: the original fill-time token, so
+    a quick correction is not mistaken for a bot, and a validated-later ``_next``."""
+    return {k: v for k in (TOKEN_FIELD, NEXT) if isinstance(v := posted.get(k), str) and v}
+
+
 def _medical(
-    request: Request[State], form_id: str, form: FormSettings, sub: Submission
+    request: Request[State],
+    form_id: str,
+    form: FormSettings,
+    sub: Submission,
+    posted: Mapping[str, object],
 ) -> Response:
     clinic = request.state["settings"].clinic
     detail = (
@@ -303,7 +366,9 @@ def _medical(
             Problem(422, "Please remove medical details", detail, type="medical-content",
                     extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone}),
         )  # fmt: skip
-    body = pages.medical_page(request.state["pages"], form_id, form, values=sub.fields)
+    body = pages.medical_page(
+        request.state["pages"], form_id, form, values=sub.fields, hidden=_carried(posted)
+    )
     return html(body, status=422)
 
 

@@ -11,8 +11,8 @@ import os
 import re
 import string
 import tomllib
-from email.headerregistry import Address
 from collections.abc import Mapping
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -72,6 +72,8 @@ class ServerSettings(_Section):
 
 class StorageSettings(_Section):
     data_dir: Path = Path("./data")
+    # How long a write waits for a lock before the intake answers 503.
+    busy_timeout: float = Field(5.0, gt=0)
 
     @property
     def outbox_path(self) -> Path:
@@ -124,9 +126,23 @@ class DeliverySettings(_Section):
 class LimitsSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024)
     rate: str = "10/minute"
+    # Where rate-limit counters live: memory:// (one process) or redis://host:6379
+    # (shared by replicas; needs the "redis" extra).
+    storage: str = "memory://"
     max_fields: int = Field(30, ge=1)
     max_line_chars: int = Field(300, ge=1)  # single-line fields
     max_text_chars: int = Field(10000, ge=1)  # multi-line fields such as "message"
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as 10/minute or 100/hour") from None
+        return value
 
 
 class ClinicSettings(_Section):
@@ -193,6 +209,11 @@ class FormSettings(_Section):
     medical: Literal["reject", "redact", "flag"] = "reject"
     crisis_recipients: list[str] = []
     crisis_include_message: bool = False
+    # Posts returned faster than this after the form was served are treated as bots.
+    # Checked whenever the signed _ts token is present (the hosted form always has it).
+    min_fill_seconds: float = Field(3.0, ge=0)
+    # Refuse posts without the token (only for forms that fetch it: see README).
+    require_fill_token: bool = False
 
     @field_validator("fields")
     @classmethod

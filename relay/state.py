@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypedDict
 
+from relay.antispam import FillToken
 from relay.delivery import Worker
 from relay.metrics import Metrics
 from relay.outbox import SqliteOutbox
 from relay.pages import PageContext
+from relay.ratelimit import RateLimiter
 from relay.screening import Lexicon
 from relay.settings import Settings
 
@@ -21,3 +23,5 @@ class State(TypedDict):
     lexicon: Lexicon
     pages: PageContext
     clock: Callable[[], float]
+    limiter: RateLimiter
+    fill_token: FillToken
