@@ -1,0 +1,337 @@
+"""The three screening passes over normalised text: crisis, identifiers, disclosure.
+
+Offsets here are in the normalised text; relay.screening maps them back to the original.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from relay._screening_lexicon import (
+    AFTER,
+    FRAME,
+    MEDICATION,
+    NEG,
+    POSSESSIVE,
+    RELATION,
+    SELF,
+    STRONG,
+    SUBJECT,
+    SYMPTOM,
+    TERM_KINDS,
+    VERB,
+    Lexicon,
+    Node,
+)
+from relay._screening_text import Clause, Token, clauses, tokenise
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+ANCHORS = frozenset({SUBJECT, POSSESSIVE, RELATION})
+# Windows, in words. Small on purpose: a term must be tied to a person in the same breath.
+NEG_WINDOW = 4  # "I'm not on any meds"
+NEAR = 3  # "my meds", "I'm type 1 diabetic"
+SYMPTOM_WINDOW = 6  # "every time I stand up the room spins"
+VERB_WINDOW = 6  # "I have had severe depression"
+LINK_WINDOW = 8  # how far back to look at all
+AFTER_WINDOW = 5  # "the chemo is making it hard for me"
+AFTER_PERSON = frozenset({"me", "myself", "him", "himself", "herself", "my", "mine", "mi"})
+ELLIPSIS_VERBS = frozenset({"does", "do", "has", "did", "is", "too", "tiene"})
+GENERIC_AFTER = frozenset(
+    {
+        "patients",
+        "patient",
+        "clients",
+        "people",
+        "teens",
+        "individuals",
+        "veterans",
+        "youth",
+        "care",
+        "pacientes",
+        "personas",
+    }
+)
+FIRST_PERSON = frozenset({"i", "i'm", "im", "me", "my", "myself", "us", "we"})
+CRISIS_LEVEL = frozenset({"passive", "active", "plan", "self_harm", "danger"})
+_CATEGORY = {"procedure": "procedure", "care": "care", SELF: "disclosure"}
+LINKED, NEGATED, GENERIC, UNLINKED = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    kind: str
+    t0: int  # first token
+    t1: int  # one past the last token
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    category: str
+    start: int
+    end: int
+
+
+def _child(node: Node, key: str) -> Node | None:
+    found = node.children.get(key)
+    if (
+        found is None and len(key) > 3 and key.endswith("s")
+    ):  # plurals: "migraines"; not "is" -> "i"
+        found = node.children.get(key[:-1]) or (
+            node.children.get(key[:-2]) if key.endswith("es") else None
+        )
+    return found
+
+
+def scan(tokens: list[Token], lexicon: Lexicon) -> list[Hit]:
+    """Greedy longest-match lookup of every lexicon phrase through the word trie."""
+    hits: list[Hit] = []
+    root = lexicon.entries
+    i, n = 0, len(tokens)
+    while i < n:
+        node: Node | None = root
+        best, kind = 0, ""
+        j = i
+        while j < n and node is not None:
+            node = _child(node, tokens[j].key)
+            j += 1
+            if node is not None and node.kind:
+                best, kind = j - i, node.kind
+        if best:
+            hits.append(Hit(kind, i, i + best, tokens[i].start, tokens[i + best - 1].end))
+            i += best
+        else:
+            i += 1
+    return hits
+
+
+@dataclass(slots=True)
+class Text:
+    """A normalised text with everything the passes share."""
+
+    norm: str
+    masked: str  # idioms blanked out
+    tokens: list[Token]
+    starts: list[int]  # token start offsets, for bisect
+    clauses: list[Clause]
+    clause_starts: list[int]
+    hits: list[Hit]
+    idioms: list[tuple[str, int, int]]
+    context: list[tuple[str, int, int]]
+
+    def clause_of(self, position: int) -> int:
+        return max(0, bisect_right(self.clause_starts, position) - 1)
+
+    def token_at(self, position: int) -> int:
+        return max(0, bisect_right(self.starts, position) - 1)
+
+
+def prepare(norm: str, lexicon: Lexicon) -> Text:
+    words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(norm)]
+    idioms = lexicon.idioms.find(norm, words)
+    masked = norm
+    for _, start, end in idioms:
+        masked = masked[:start] + " " * (end - start) + masked[end:]
+    tokens = tokenise(masked)
+    parts = clauses(masked, lexicon.terminators, tokens)
+    context = lexicon.context.find(norm, words)
+    return Text(
+        norm,
+        masked,
+        tokens,
+        [t.start for t in tokens],
+        parts,
+        [c.start for c in parts],
+        scan(tokens, lexicon),
+        idioms,
+        context,
+    )
+
+
+# --- crisis ---------------------------------------------------------------------------------
+
+
+def crisis(text: Text, lexicon: Lexicon) -> list[Found]:
+    found: list[Found] = []
+    words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(text.norm)]
+    for group, start, end in lexicon.crisis.find(text.norm, words):
+        if any(s < end and start < e and not (start <= s and e <= end) for _, s, e in text.idioms):
+            continue  # an idiom ("dying to") overlaps the phrase without being inside it
+        category = _crisis_category(text, group, start, end)
+        if category:
+            found.append(Found("crisis." + category, start, end))
+    found += [
+        Found("crisis.hyperbole", s, e) for action, s, e in text.idioms if action == "resources"
+    ]
+    return found
+
+
+def _crisis_category(text: Text, category: str, start: int, end: int) -> str | None:
+    clause = text.clauses[text.clause_of(start)]
+    t0 = text.token_at(start)
+    before = [h for h in text.hits if clause.start <= h.start and h.end <= start]
+    if any(h.kind == NEG and t0 - h.t1 <= NEG_WINDOW for h in before):
+        return None  # "no suicidal thoughts", "I'm not going to hurt myself"
+    if category == "topic" or _is_topic(text, before, t0, clause, start, end):
+        return "topic"
+    # A past mark counts within the clause ("attempted in 2019"); a present one anywhere in the
+    # sentence brings it back ("used to cut, but I started again").
+    sentence_start, sentence_end = _sentence(text.norm, start)
+    past = any(k == "history" and clause.start <= s and e <= clause.end for k, s, e in text.context)
+    now = any(
+        k == "current" and sentence_start <= s and e <= sentence_end for k, s, e in text.context
+    )
+    if category == "history":
+        return "active" if now else "history"
+    return "history" if past and not now else category
+
+
+def _sentence(norm: str, position: int) -> tuple[int, int]:
+    start = max(norm.rfind(mark, 0, position) for mark in ".!?\n") + 1
+    ends = [i for i in (norm.find(mark, position) for mark in ".!?\n") if i >= 0]
+    return start, min(ends, default=len(norm))
+
+
+def _is_topic(text: Text, before: list[Hit], t0: int, clause: Clause, start: int, end: int) -> bool:
+    """A service question, a cause or a quotation rather than someone's own crisis."""
+    if any(
+        kind == "exclusion" and s < clause.end and e > clause.start for kind, s, e in text.context
+    ):
+        return True
+    personal = any(tok.key in FIRST_PERSON for tok in text.tokens[t0 : text.token_at(end - 1) + 1])
+    for hit in reversed(before):
+        if personal or t0 - hit.t1 > LINK_WINDOW or hit.kind in ANCHORS:
+            break  # "someone is threatening to kill me" is not a general question
+        if hit.kind == FRAME:
+            return True  # "do you treat suicidal thoughts?", "can ketamine help with self-harm"
+    following = text.tokens[text.token_at(end - 1) + 1 : text.token_at(end - 1) + 2]
+    if (
+        following
+        and following[0].key in GENERIC_AFTER
+        and text.tokens[text.token_at(end - 1)].end <= end
+    ):
+        return True  # "suicidal patients"
+    return _in_quotation(text, start)
+
+
+def _in_quotation(text: Text, start: int) -> bool:
+    sentence_start, sentence_end = _sentence(text.norm, start)
+    if text.norm.count('"', sentence_start, start) % 2 == 0:
+        return False
+    return any(
+        kind == "quote" and sentence_start <= s and e <= sentence_end for kind, s, e in text.context
+    )
+
+
+# --- identifiers ----------------------------------------------------------------------------
+
+
+def identifiers(text: Text, lexicon: Lexicon) -> tuple[list[Found], list[Hit]]:
+    """Identifiers that count alone, and doses (which count only when tied to a person)."""
+    found: list[Found] = []
+    doses: list[Hit] = []
+    for category, pattern in lexicon.identifiers:
+        for match in pattern.finditer(text.norm):
+            start, end = match.span()
+            if category == "dose":
+                doses.append(
+                    Hit(MEDICATION, text.token_at(start), text.token_at(end - 1) + 1, start, end)
+                )
+            else:
+                found.append(Found(category, start, end))
+    return found, doses
+
+
+# --- disclosure -----------------------------------------------------------------------------
+
+
+def disclosure(text: Text, doses: list[Hit]) -> list[Found]:
+    hits = sorted(text.hits + doses, key=lambda h: (h.start, -h.end))
+    by_clause: dict[int, list[Hit]] = {}
+    for hit in hits:
+        by_clause.setdefault(text.clause_of(hit.start), []).append(hit)
+    found: list[Found] = []
+    previous_anchor = False
+    for index, clause in enumerate(text.clauses):
+        group = by_clause.get(index, [])
+        inherits = clause.soft_start and previous_anchor
+        first_token = text.token_at(clause.start) if text.tokens else 0
+        if text.tokens and text.tokens[first_token].start < clause.start:
+            first_token += 1
+        for position, hit in enumerate(group):
+            if hit.kind not in TERM_KINDS:
+                continue
+            status = _status(
+                text, hit, group[:position], group[position + 1 :], inherits, first_token
+            )
+            if status == LINKED:
+                category = "dose" if hit in doses else _CATEGORY.get(hit.kind, hit.kind)
+                found.append(Found(category, hit.start, hit.end))
+        previous_anchor = any(h.kind in ANCHORS for h in group) or (inherits and not group)
+    return found
+
+
+def _status(
+    text: Text, term: Hit, before: list[Hit], after: list[Hit], inherits: bool, first: int
+) -> int:
+    """Decide whether a health term is about a person (LINKED) or general, negated, unlinked."""
+    for hit in reversed(before):
+        if term.t0 - hit.t1 > NEG_WINDOW:
+            break
+        if hit.kind == NEG:
+            return LINKED if _ellipsis(text, term, after) else NEGATED
+    if term.kind == SELF:
+        return LINKED
+    verb_gap: int | None = None
+    strong = anchor_seen = False
+    clause_start_verb = False
+    for hit in reversed(before):
+        gap = term.t0 - hit.t1
+        if gap > LINK_WINDOW:
+            break
+        if hit.kind == FRAME:
+            return GENERIC
+        if hit.kind == STRONG:
+            strong = True
+        elif hit.kind == VERB and verb_gap is None:
+            verb_gap, clause_start_verb = gap, hit.t0 - first <= 1
+        elif hit.kind in ANCHORS:
+            anchor_seen = True
+            near = gap <= NEAR or (term.kind == SYMPTOM and gap <= SYMPTOM_WINDOW)
+            if near or (verb_gap is not None and verb_gap <= VERB_WINDOW):
+                return LINKED
+    if strong or (not anchor_seen and (inherits or clause_start_verb)):
+        return LINKED
+    for hit in after:
+        if hit.t0 - term.t1 > AFTER_WINDOW or hit.kind == FRAME:
+            break
+        if hit.kind == AFTER or (
+            hit.kind in (SUBJECT, POSSESSIVE) and text.tokens[hit.t0].key in AFTER_PERSON
+        ):
+            return LINKED
+    return UNLINKED
+
+
+def _ellipsis(text: Text, term: Hit, after: list[Hit]) -> bool:
+    """In "I don't have depression, my husband does" the term is his, despite the negation."""
+    for hit in after:
+        if hit.t0 - term.t1 > 6:
+            break
+        if hit.kind == RELATION:
+            following = text.tokens[hit.t1 : hit.t1 + 2]
+            if any(tok.key in ELLIPSIS_VERBS for tok in following):
+                return True
+    return False
+
+
+def verdict_of(found: list[Found]) -> tuple[str, bool]:
+    categories = {f.category for f in found}
+    if any(c.startswith("crisis.") and c[7:] in CRISIS_LEVEL for c in categories):
+        return "crisis", True
+    resources = any(c in ("crisis.history", "crisis.topic", "crisis.hyperbole") for c in categories)
+    medical = any(not c.startswith("crisis.") or c == "crisis.history" for c in categories)
+    return ("medical" if medical else "clean"), resources

@@ -1,0 +1,141 @@
+"""Screening of contact-form text: ``clean``, ``medical`` or ``crisis``.
+
+Pure: no I/O except load_lexicon() reading its files, no logging, and no message text in any
+exception. Pipeline (see docs/SCREENING.md): normalise with an offset map -> crisis pass (wins)
+-> identifier pass -> disclosure pass (a health term counts only when tied to a person in its
+clause). Lexicons are plain data files in config/screening, reviewed by clinic staff.
+
+Long input: text is screened in windows of WINDOW characters (overlapping by OVERLAP, so a
+phrase cut by a window edge is still seen whole) up to MAX_SCREENED characters. Anything past
+MAX_SCREENED cannot be vouched for, so it is reported as a ``too_long`` reason: the message is
+at least ``medical`` and a redacting policy removes the unscreened tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from relay import _screening_rules as rules
+from relay._screening_lexicon import Lexicon, LexiconError, load
+from relay._screening_text import normalise
+
+__all__ = [
+    "Lexicon",
+    "LexiconError",
+    "Reason",
+    "Screening",
+    "Verdict",
+    "default_lexicon_dir",
+    "load_lexicon",
+    "redact",
+    "screen",
+    "screen_fields",
+]
+
+Verdict = Literal["clean", "medical", "crisis"]
+WINDOW = 10_000
+OVERLAP = 400
+MAX_SCREENED = 65_536
+NOT_SCREENED_FIELDS = frozenset({"name", "email", "phone"})
+_RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    category: str  # a stable id such as "condition", "dob", "crisis.passive"
+    start: int  # offsets into the original text of the field
+    end: int
+    field: str = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    show_crisis_resources: bool
+
+
+def default_lexicon_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "config" / "screening"
+
+
+def load_lexicon(directory: Path | None = None) -> Lexicon:
+    """Read and precompile the lexicons; raises LexiconError naming the file and line."""
+    return load(default_lexicon_dir() if directory is None else directory)
+
+
+def _screen_window(text: str, lexicon: Lexicon) -> list[rules.Found]:
+    norm, index = normalise(text)
+    prepared = rules.prepare(norm, lexicon)
+    found = rules.crisis(prepared, lexicon)
+    ids, doses = rules.identifiers(prepared, lexicon)
+    found += ids + rules.disclosure(prepared, doses)
+    if index is None:
+        return found
+    # Map normalised offsets back: a span ends just after the original character of its last one.
+    return [
+        rules.Found(f.category, index[f.start], index[f.end - 1] + 1)
+        for f in found
+        if f.end > f.start
+    ]
+
+
+def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
+    found: list[rules.Found] = []
+    limit = min(len(text), MAX_SCREENED)
+    base = 0
+    while True:
+        window = text[base : min(base + WINDOW, limit)]
+        found += [
+            rules.Found(f.category, f.start + base, f.end + base)
+            for f in _screen_window(window, lexicon)
+        ]
+        if base + WINDOW >= limit:
+            break
+        base += WINDOW - OVERLAP
+    if len(text) > MAX_SCREENED:
+        found.append(rules.Found("too_long", MAX_SCREENED, len(text)))
+    verdict, resources = rules.verdict_of(found)
+    unique = sorted({(f.start, f.end, f.category) for f in found})
+    reasons = tuple(Reason(category, start, end, field) for start, end, category in unique)
+    return Screening(verdict, reasons, resources)  # type: ignore[arg-type]
+
+
+def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
+    """Screen every free-text field except name, email and phone; the worst verdict wins."""
+    verdict: Verdict = "clean"
+    reasons: list[Reason] = []
+    resources = False
+    for name, value in fields.items():
+        if name in NOT_SCREENED_FIELDS or not value:
+            continue
+        result = screen(value, lexicon, field=name)
+        if _RANK[result.verdict] > _RANK[verdict]:
+            verdict = result.verdict
+        reasons.extend(result.reasons)
+        resources = resources or result.show_crisis_resources
+    return Screening(verdict, tuple(reasons), resources)
+
+
+def redact(
+    text: str, reasons: Iterable[Reason], *, field: str = "message", mask: str = "[removed]"
+) -> str:
+    """Replace each reason span of ``field`` (merged when they overlap or touch) with ``mask``."""
+    spans = sorted((max(0, r.start), min(len(text), r.end)) for r in reasons if r.field == field)
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, last = [], 0
+    for start, end in merged:
+        out += [text[last:start], mask]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
