@@ -31,7 +31,7 @@ from relay.antispam import FillToken, load_or_create_key
 from relay.delivery import Sender, Worker, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
-from relay.outbox import SqliteOutbox
+from relay.outbox import GroupCommit, SqliteOutbox
 from relay.pages import PageContext
 from relay.ratelimit import RateLimiter
 from relay.responses import NO_STORE, Problem, problem_response
@@ -76,6 +76,7 @@ def create_app(
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
                     settings=settings, outbox=outbox, worker=worker, metrics=metrics,
+                    commits=GroupCommit(outbox, give_up_after=settings.delivery.give_up_after),
                     lexicon=lexicon, pages=page_context, clock=clock, limiter=limiter,
                     fill_token=fill_token,
                 )  # fmt: skip
@@ -154,7 +155,7 @@ async def openapi(request: Request[State]) -> Response:
     return JSONResponse(openapi_document(request.state["settings"]))
 
 
-async def http_error(request: Request[State], exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
     details = {
@@ -169,7 +170,7 @@ async def http_error(request: Request[State], exc: Exception) -> Response:
     return problem_response(request, problem, headers=exc.headers)
 
 
-async def server_error(request: Request[State], exc: Exception) -> Response:
+async def server_error(request: Request, exc: Exception) -> Response:
     # Log the class only: a message or traceback could quote what the visitor sent.
     log.error("unhandled error", extra={"error": type(exc).__name__, "path": request.url.path})
     return problem_response(

@@ -23,6 +23,7 @@ import aiosmtplib
 import anyio
 import anyio.to_thread
 
+from relay.compose import Draft, render
 from relay.errors import DeliveryError, HeldDelivery, PermanentDelivery, TransientDelivery
 from relay.metrics import Metrics
 from relay.outbox import Item, SqliteOutbox
@@ -34,10 +35,11 @@ Refused = dict[str, int]  # recipient -> SMTP reply code
 
 
 class Sender(Protocol):
-    """Deliver one item. Return the recipients refused (empty: all accepted), or raise
-    a DeliveryError when the whole attempt failed."""
+    """Deliver one item's rendered message to ``item.recipients`` (never to addresses in
+    the message's headers). Return the recipients refused (empty: all accepted), or
+    raise a DeliveryError when the whole attempt failed."""
 
-    async def send(self, item: Item) -> Refused: ...
+    async def send(self, item: Item, message: bytes) -> Refused: ...
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -59,12 +61,11 @@ class SmtpSender:
         self._settings = settings
         self._context = tls_context(settings.ca_file)
 
-    async def send(self, item: Item) -> Refused:
+    async def send(self, item: Item, message: bytes) -> Refused:
         s = self._settings
-        assert item.body is not None, "only queued items with a body are claimed"
         try:
             errors, _ = await aiosmtplib.send(
-                item.body,
+                message,
                 sender=item.sender,
                 recipients=list(item.recipients),  # from configuration, never from headers
                 hostname=s.host,
@@ -94,23 +95,21 @@ class MaildirSender:
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
 
-    async def send(self, item: Item) -> Refused:
-        assert item.body is not None
+    async def send(self, item: Item, message: bytes) -> Refused:
         try:
-            await anyio.to_thread.run_sync(self._write, item)
+            await anyio.to_thread.run_sync(self._write, item, message)
         except OSError as exc:
             raise TransientDelivery(f"maildir write failed: {exc.strerror}") from exc
         return {}
 
-    def _write(self, item: Item) -> None:
-        assert item.body is not None
+    def _write(self, item: Item, message: bytes) -> None:
         name = f"{int(item.created_at)}.{item.id}.{socket.gethostname()}.eml"
         envelope = (
             f"Return-Path: <{item.sender}>\r\nX-Envelope-To: {', '.join(item.recipients)}\r\n"
         ).encode()
         tmp = self.maildir / "tmp" / name
         with tmp.open("wb") as fh:
-            fh.write(envelope + item.body)
+            fh.write(envelope + message)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(self.maildir / "new" / name)
@@ -261,7 +260,14 @@ class Worker:
 
     async def _deliver(self, item: Item) -> bool:
         try:
-            refused = await self.sender.send(item)
+            message = render(Draft.from_json(item.body or b"")).as_bytes()
+        except (ValueError, TypeError, KeyError) as exc:
+            # Cannot happen for drafts the intake made; if it does, keep it for review.
+            await self._dead(item, f"message could not be built ({type(exc).__name__})",
+                             list(item.recipients), dict(item.failed))  # fmt: skip
+            return True
+        try:
+            refused = await self.sender.send(item, message)
         except HeldDelivery as exc:
             await anyio.to_thread.run_sync(lambda: self.outbox.release(item.id, now=self.clock()))
             if self.hold is None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
@@ -21,7 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from relay import pages
 from relay.antispam import TOKEN_FIELD, spam_signals
-from relay.compose import compose_submission, compose_urgent, envelope_sender, message_id
+from relay.compose import draft_submission, draft_urgent, envelope_sender
 from relay.errors import InvalidSubmission, OutboxUnavailable
 from relay.origins import VARY, OriginCheck, check_origin, next_url
 from relay.outbox import NewItem
@@ -67,7 +66,7 @@ async def _read_body(request: Request[State], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
@@ -115,18 +114,18 @@ async def read_posted(
     return single_values(pairs)
 
 
-def build_items(
+def build_item(
     sub: Submission, screening: Screening, form: FormSettings, settings: Settings,
     submission_id: str, now: datetime,
-) -> list[NewItem]:  # fmt: skip
-    """The outbox items for one accepted submission: the message itself, or for a
+) -> NewItem:  # fmt: skip
+    """The outbox item for one accepted submission: the message itself, or for a
     crisis only the urgent call-back notice (the message text joins it only when the
     form's ``crisis_include_message`` is on)."""
     sender_addr = envelope_sender(settings.smtp.from_address)
     reply_to = sub.reply_to
     if screening.verdict == "crisis":
         recipients = form.urgent_recipients
-        msg = compose_urgent(
+        draft = draft_urgent(
             fields=sub.fields, form_id=sub.form_id, from_address=settings.smtp.from_address,
             recipients=recipients, submission_id=submission_id,
             include_message=form.crisis_include_message,
@@ -139,7 +138,7 @@ def build_items(
         if screening.verdict == "medical" and form.medical == "redact":
             fields = {k: redact(v, screening.reasons, field=k) for k, v in fields.items()}
         recipients = form.recipients
-        msg = compose_submission(
+        draft = draft_submission(
             fields=fields, field_order=form.fields,
             multiline={f for f in form.fields if form.multiline(f)}, form_id=sub.form_id,
             subject_template=form.subject, from_address=settings.smtp.from_address,
@@ -148,15 +147,12 @@ def build_items(
             spam=spam_signals(fields),
         )  # fmt: skip
         kind = "submission"
-    item_id = submission_id if kind == "submission" else f"{submission_id}.{kind}"
-    return [
-        NewItem(
-            id=item_id, submission_id=submission_id, form_id=sub.form_id, kind=kind,
-            verdict=screening.verdict, message_id=message_id(submission_id,
-            settings.smtp.from_address, kind), sender=sender_addr, recipients=recipients,
-            body=msg.as_bytes(),
-        )
-    ]  # fmt: skip
+    return NewItem(
+        id=submission_id if kind == "submission" else f"{submission_id}.{kind}",
+        submission_id=submission_id, form_id=sub.form_id, kind=kind, verdict=screening.verdict,
+        message_id=draft.message_id, sender=sender_addr, recipients=recipients,
+        body=draft.to_json(),
+    )  # fmt: skip
 
 
 async def form_endpoint(request: Request[State]) -> Response:
@@ -272,12 +268,9 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
         return _medical(request, form_id, form, sub, posted)
 
     submission_id = new_submission_id()
-    items = build_items(sub, screening, form, settings, submission_id, datetime.now(UTC))
-    outbox, now = state["outbox"], state["clock"]()
+    item = build_item(sub, screening, form, settings, submission_id, datetime.now(UTC))
     try:
-        await anyio.to_thread.run_sync(
-            lambda: outbox.add(items, now=now, give_up_after=settings.delivery.give_up_after)
-        )
+        await state["commits"].add(item, clock=state["clock"])
     except OutboxUnavailable:
         metrics.submissions.labels(form=form_id, outcome="unavailable").inc()
         return problem_response(

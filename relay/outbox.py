@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import anyio
+import anyio.to_thread
 
 from relay.errors import OutboxUnavailable
 
@@ -335,3 +338,47 @@ class SqliteOutbox:
         except OutboxUnavailable:
             return False
         return True
+
+
+@dataclass
+class _Pending:
+    item: NewItem
+    done: bool = False
+    error: OutboxUnavailable | None = None
+
+
+class GroupCommit:
+    """Shares one commit (one fsync, about 2 ms on this kind of disk) among the
+    submissions that arrive together.
+
+    Leader/follower, as databases do it: a request adds its item to the pending list
+    and takes the lock; whoever holds the lock commits everything pending, and a
+    request whose item was committed by an earlier holder returns at once. Nobody
+    returns before its own item is on disk, and a failed commit fails every item in it.
+    """
+
+    def __init__(self, outbox: SqliteOutbox, *, give_up_after: float) -> None:
+        self._outbox = outbox
+        self._give_up_after = give_up_after
+        self._pending: list[_Pending] = []
+        self._lock = anyio.Lock()
+
+    async def add(self, item: NewItem, *, clock: Callable[[], float]) -> None:
+        entry = _Pending(item)
+        self._pending.append(entry)
+        async with self._lock:
+            if not entry.done:
+                batch, self._pending = self._pending, []
+                error: OutboxUnavailable | None = None
+                try:
+                    await anyio.to_thread.run_sync(
+                        lambda: self._outbox.add(
+                            [p.item for p in batch], now=clock(), give_up_after=self._give_up_after
+                        )
+                    )
+                except OutboxUnavailable as exc:
+                    error = exc
+                for pending in batch:
+                    pending.done, pending.error = True, error
+        if entry.error is not None:
+            raise entry.error

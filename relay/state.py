@@ -8,7 +8,7 @@ from typing import TypedDict
 from relay.antispam import FillToken
 from relay.delivery import Worker
 from relay.metrics import Metrics
-from relay.outbox import SqliteOutbox
+from relay.outbox import GroupCommit, SqliteOutbox
 from relay.pages import PageContext
 from relay.ratelimit import RateLimiter
 from relay.screening import Lexicon
@@ -18,6 +18,7 @@ from relay.settings import Settings
 class State(TypedDict):
     settings: Settings
     outbox: SqliteOutbox
+    commits: GroupCommit
     worker: Worker
     metrics: Metrics
     lexicon: Lexicon

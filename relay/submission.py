@@ -27,10 +27,12 @@ LABELS = {
     "subject": "a subject",
 }
 
-# Line breaks the email package or a mail reader may honour, beyond CR and LF.
-_LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-# Bidirectional overrides: they can make a header read differently than it is.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Refused in one-line fields: every C0/C1 control (Unicode category Cc: CR, LF, NUL,
+# NEL U+0085 among them), the line and paragraph separators U+2028/U+2029, and the
+# bidirectional overrides, which can make a header read differently than it is.
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Refused in multi-line fields: controls other than TAB and LF (after CR/LF folding).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PHONE_RE = re.compile(r"^\+?[0-9 ().\-/]{7,30}((ext\.?|x|#) ?[0-9]{1,6})?$", re.IGNORECASE)
 
 
@@ -47,18 +49,10 @@ def label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
-def _bad_single_line(value: str) -> bool:
-    return any(
-        ch in _LINE_BREAKS or ch in _BIDI or unicodedata.category(ch) == "Cc" for ch in value
-    )
-
-
 def _clean_text(value: str) -> str | None:
-    """Normalise a multi-line value; None when it holds control characters."""
-    value = re.sub(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]", "\n", value)
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
-        return None
-    return value
+    """Normalise a multi-line value's line breaks; None when it holds control characters."""
+    value = re.sub("\r\n?|[\x0b\x0c\x85\u2028\u2029]", "\n", value)
+    return None if _CONTROL.search(value) else value
 
 
 def _check_email(value: str) -> str:
@@ -132,7 +126,7 @@ def validate(
                 )
                 continue
             value = unicodedata.normalize("NFC", cleaned).strip()
-        elif _bad_single_line(raw):
+        elif _NOT_ONE_LINE.search(raw):
             problems[name] = f"Please write {label(name)} on one line, without special characters."
             continue
         else:

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from relay.app import create_app
+from relay.compose import Draft, render
 from relay.outbox import SqliteOutbox
 from relay.settings import Settings
 
@@ -66,6 +67,11 @@ def stored(tmp_path: Path) -> list[dict[str, Any]]:
     return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY seq")]
 
 
+def mail(row: dict[str, Any]) -> str:
+    """The email a stored row will be delivered as (the outbox keeps a draft)."""
+    return render(Draft.from_json(row["body"])).as_string()
+
+
 def test_hosted_form_page_is_served(client: TestClient) -> None:
     """GET /f/contact is the relay's own HTML form posting back to itself."""
     response = client.get("/f/contact")
@@ -106,7 +112,7 @@ def test_json_client_gets_202_with_the_id(
 def test_stored_message_has_the_contract_headers(client: TestClient, tmp_path: Path) -> None:
     """The stored email names the submission id and verdict, Reply-To is the visitor."""
     sid = client.post("/f/contact", json=GOOD).json()["id"]
-    body = stored(tmp_path)[0]["body"].decode()
+    body = mail(stored(tmp_path)[0])
     assert f"X-Relay-Submission-Id: {sid}" in body
     assert "X-Relay-Screening: clean" in body
     assert "Reply-To: ana@example.com" in body and "To: desk@clinic.example" in body
@@ -263,7 +269,7 @@ def test_redact_policy_masks_spans(client_for: ClientFactory, tmp_path: Path) ->
     client = client_for(medical="redact")
     response = client.post("/f/contact", json={**GOOD, "message": MEDICAL})
     assert response.status_code == 202 and response.json()["verdict"] == "medical"
-    body = stored(tmp_path)[0]["body"].decode()
+    body = mail(stored(tmp_path)[0])
     assert "[removed]" in body and "lithium" not in body and "bipolar" not in body
     assert "X-Relay-Screening: medical" in body
 
@@ -274,7 +280,7 @@ def test_flag_policy_delivers_unchanged_and_marked(
     """medical=flag stores the message as written, marked in subject and headers."""
     client = client_for(medical="flag")
     assert client.post("/f/contact", json={**GOOD, "message": MEDICAL}).status_code == 202
-    body = stored(tmp_path)[0]["body"].decode()
+    body = mail(stored(tmp_path)[0])
     assert "lithium 600 mg" in body and "[Medical details]" in body
 
 
@@ -291,7 +297,7 @@ def test_crisis_answers_with_resources_and_notifies_staff(
     assert any("741741" in r["contact"] for r in body["resources"])
     (row,) = stored(tmp_path)
     assert row["kind"] == "urgent" and json.loads(row["recipients"]) == ["oncall@clinic.example"]
-    email = row["body"].decode()
+    email = mail(row)
     assert "555-123-4567" in email and "pills" not in email
 
 
@@ -308,7 +314,7 @@ def test_crisis_message_included_when_configured(client_for: ClientFactory, tmp_
     """crisis_include_message=true puts the message text in the urgent notice."""
     client = client_for(crisis_include_message=True)
     client.post("/f/contact", json={**GOOD, "message": CRISIS})
-    assert "pills" in stored(tmp_path)[0]["body"].decode()
+    assert "pills" in mail(stored(tmp_path)[0])
 
 
 def test_outbox_failure_is_503_and_acknowledges_nothing(client: TestClient, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relay.compose import compose_submission, compose_urgent, envelope_sender, message_id
+from relay.compose import Draft, draft_submission, draft_urgent, envelope_sender, message_id, render
 
 NOW = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
 FIELDS = {
@@ -19,7 +19,7 @@ FIELDS = {
 }
 
 
-def submission(**overrides: object) -> email.message.EmailMessage:
+def submission(**overrides: object) -> Draft:
     args: dict[str, object] = dict(
         fields=FIELDS,
         field_order=["name", "email", "phone", "message"],
@@ -35,11 +35,14 @@ def submission(**overrides: object) -> email.message.EmailMessage:
         now=NOW,
     )
     args.update(overrides)
-    return compose_submission(**args)  # type: ignore[arg-type]
+    return draft_submission(**args)  # type: ignore[arg-type]
 
 
-def parsed(msg: email.message.EmailMessage) -> email.message.EmailMessage:
-    out = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+def parsed(draft: Draft) -> email.message.EmailMessage:
+    """Through JSON (as the outbox stores it), rendered, sent as bytes, parsed back."""
+    again = Draft.from_json(draft.to_json())
+    assert again == draft
+    out = email.message_from_bytes(render(again).as_bytes(), policy=email.policy.default)
     assert isinstance(out, email.message.EmailMessage)
     return out
 
@@ -91,7 +94,7 @@ def test_urgent_notice_has_contact_details_and_message_only_when_asked(include: 
     """The crisis notice is urgent, carries the visitor's contact details, and the text only
     when crisis_include_message is on."""
     msg = parsed(
-        compose_urgent(
+        draft_urgent(
             fields=FIELDS, form_id="contact", from_address="no-reply@clinic.example",
             recipients=["oncall@clinic.example"], submission_id="abc", include_message=include,
             resources=["988 Suicide & Crisis Lifeline: Call or text 988"],
