@@ -170,7 +170,7 @@ async def show_form(request: Request[State]) -> Response:
     if form is None:
         return not_found(request)
     hidden = {TOKEN_FIELD: state["fill_token"].issue(state["clock"]())}
-    return html(pages.form_page(state["pages"], form_id, form, hidden=hidden))
+    return html(request, pages.form_page(state["pages"], form_id, form, hidden=hidden))
 
 
 def not_found(request: Request[State]) -> Response:
@@ -331,7 +331,7 @@ def _invalid(
     values = {k: v for k, v in posted.items() if isinstance(v, str)}
     body = pages.form_page(request.state["pages"], form_id, form, values=values,
                            errors=exc.problems, hidden=_carried(posted))  # fmt: skip
-    return html(body, status=422)
+    return html(request, body, status=422)
 
 
 def _carried(posted: Mapping[str, object]) -> dict[str, str]:
@@ -362,7 +362,7 @@ def _medical(
     body = pages.medical_page(
         request.state["pages"], form_id, form, values=sub.fields, hidden=_carried(posted)
     )
-    return html(body, status=422)
+    return html(request, body, status=422)
 
 
 async def thanks(request: Request[State]) -> Response:
@@ -372,7 +372,7 @@ async def thanks(request: Request[State]) -> Response:
     if form is None:
         return not_found(request)
     resources = request.query_params.get("resources") == "1"
-    return html(pages.thanks_page(state["pages"], form_id, form, resources=resources))
+    return html(request, pages.thanks_page(state["pages"], form_id, form, resources=resources))
 
 
 async def support(request: Request[State]) -> Response:
@@ -381,4 +381,4 @@ async def support(request: Request[State]) -> Response:
     form = state["settings"].forms.get(form_id)
     if form is None:
         return not_found(request)
-    return html(pages.crisis_page(state["pages"], form_id, form))
+    return html(request, pages.crisis_page(state["pages"], form_id, form))

@@ -42,8 +42,32 @@ class Problem:
         }
 
 
-def html(body: str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return HTMLResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+def security_headers(ctx: pages.PageContext) -> dict[str, str]:
+    """Headers for every HTML page: only our own script and stylesheet may run, plus
+    the one inline theme ``<style>`` by its hash; no framing by other sites' scripts
+    reading the page, no MIME sniffing. (No ``form-action``: a redirect to an allowed
+    ``_next`` site after posting counts against it in some browsers.)"""
+    return {
+        **NO_STORE,
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; "
+            f"style-src 'self' {pages.style_hash(ctx)}; img-src 'self' data:; "
+            "connect-src 'self'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def html(
+    request: HTTPConnection[Any], body: str, *, status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:  # fmt: skip
+    return HTMLResponse(
+        body,
+        status_code=status,
+        headers={**security_headers(request.state["pages"]), **(headers or {})},
+    )
 
 
 def problem_response(
@@ -62,7 +86,7 @@ def problem_response(
     body = pages.message_page(
         request.state["pages"], title=problem.title, message=problem.detail, back=back
     )
-    return HTMLResponse(body, status_code=problem.status, headers=headers)
+    return html(request, body, status=problem.status, headers=headers)
 
 
 def accepted_json(submission_id: str, verdict: str, crisis: CrisisSettings | None) -> Response:

@@ -1,0 +1,390 @@
+/* contact-relay: progressive enhancement for the hosted form.
+ *
+ * Without this script the form posts normally and the server answers with a
+ * page. With it, the form posts with fetch (Accept: application/json) and the
+ * answer is shown in place: errors beside their fields, the medical-details
+ * notice above the form, or the thank-you (crisis resources first). The
+ * visitor's text is never cleared unless the message was accepted.
+ *
+ * No framework, no inline code (CSP friendly), no innerHTML: the markup comes
+ * from <template> elements rendered and escaped by relay/pages.py, and values
+ * from the server are set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-relay-form]");
+  if (!form || !window.fetch || !window.URLSearchParams || !window.FormData) {
+    return;
+  }
+  var main = document.getElementById("main") || document.body;
+  var button = form.querySelector("button[type=submit]");
+  var statusBox = document.getElementById("relay-status");
+  var busy = false;
+  var SAFE_SCHEMES = /^(tel|sms|mailto|https?):/i;
+
+  function fromTemplate(id) {
+    var tpl = document.getElementById(id);
+    if (!tpl || !tpl.content) {
+      return null;
+    }
+    return document.importNode(tpl.content, true);
+  }
+
+  function focusFirst(el) {
+    if (!el) {
+      return;
+    }
+    if (!el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "-1");
+    }
+    el.focus();
+    if (el.scrollIntoView) {
+      el.scrollIntoView({ block: "start" });
+    }
+  }
+
+  /* --- busy state ------------------------------------------------------- */
+
+  function setBusy(on) {
+    busy = on;
+    if (on) {
+      form.setAttribute("aria-busy", "true");
+    } else {
+      form.removeAttribute("aria-busy");
+    }
+    if (button) {
+      button.disabled = on;
+      if (!button.hasAttribute("data-label")) {
+        button.setAttribute("data-label", button.textContent);
+      }
+      button.textContent = on ? "Sending" : button.getAttribute("data-label");
+    }
+  }
+
+  /* --- clearing what a previous answer showed ---------------------------- */
+
+  function removeToken(el, attr, token) {
+    var tokens = (el.getAttribute(attr) || "").split(/\s+/).filter(function (t) {
+      return t && t !== token;
+    });
+    if (tokens.length) {
+      el.setAttribute(attr, tokens.join(" "));
+    } else {
+      el.removeAttribute(attr);
+    }
+  }
+
+  function clearMessages() {
+    var old = document.querySelectorAll(".field-error");
+    Array.prototype.forEach.call(old, function (p) {
+      p.parentNode.removeChild(p);
+    });
+    var fields = form.querySelectorAll(".field-invalid");
+    Array.prototype.forEach.call(fields, function (div) {
+      div.classList.remove("field-invalid");
+    });
+    var controls = form.querySelectorAll("[aria-invalid]");
+    Array.prototype.forEach.call(controls, function (c) {
+      c.removeAttribute("aria-invalid");
+      removeToken(c, "aria-describedby", c.id + "-error");
+    });
+    var notice = document.getElementById("medical-notice");
+    if (notice && notice.querySelector("h1")) {
+      promoteFormTitle();
+    }
+    ["error-summary", "medical-notice"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) {
+        el.parentNode.removeChild(el);
+      }
+    });
+    if (statusBox) {
+      statusBox.hidden = true;
+      statusBox.textContent = "";
+    }
+  }
+
+  // The medical page's notice holds its <h1>: when the notice goes, the form's
+  // own heading becomes the page's main heading, so there is always one.
+  function promoteFormTitle() {
+    var title = document.getElementById("form-title");
+    if (!title || title.tagName === "H1") {
+      return;
+    }
+    var h1 = document.createElement("h1");
+    h1.id = title.id;
+    h1.textContent = title.textContent;
+    title.parentNode.replaceChild(h1, title);
+  }
+
+  /* --- showing an answer ------------------------------------------------- */
+
+  function control(name) {
+    var el = document.getElementById("f-" + name);
+    return el && form.contains(el) ? el : null;
+  }
+
+  function showFieldErrors(errors) {
+    var summary = document.createElement("div");
+    summary.className = "error-summary";
+    summary.id = "error-summary";
+    summary.setAttribute("role", "alert");
+    summary.setAttribute("tabindex", "-1");
+    summary.setAttribute("aria-labelledby", "error-summary-title");
+    var h2 = document.createElement("h2");
+    h2.id = "error-summary-title";
+    h2.textContent =
+      "Please check " +
+      (errors.length === 1 ? "one thing" : errors.length + " things") +
+      " before sending";
+    var list = document.createElement("ul");
+    summary.appendChild(h2);
+    summary.appendChild(list);
+
+    errors.forEach(function (err) {
+      var name = String(err.field || "");
+      var text = String(err.detail || "Please check this field.");
+      var item = document.createElement("li");
+      var el = control(name);
+      if (el) {
+        var link = document.createElement("a");
+        link.href = "#" + el.id;
+        link.textContent = text;
+        item.appendChild(link);
+        var p = document.createElement("p");
+        p.className = "field-error";
+        p.id = el.id + "-error";
+        var hidden = document.createElement("span");
+        hidden.className = "visually-hidden";
+        hidden.textContent = "Error: ";
+        p.appendChild(hidden);
+        p.appendChild(document.createTextNode(text));
+        el.parentNode.insertBefore(p, el);
+        el.parentNode.classList.add("field-invalid");
+        el.setAttribute("aria-invalid", "true");
+        removeToken(el, "aria-describedby", p.id);
+        el.setAttribute(
+          "aria-describedby",
+          ((el.getAttribute("aria-describedby") || "") + " " + p.id).trim()
+        );
+      } else {
+        item.textContent = text;
+      }
+      list.appendChild(item);
+    });
+    form.parentNode.insertBefore(summary, firstBeforeForm());
+    focusFirst(summary);
+  }
+
+  // The element that messages go in front of: the notice above the form, if any.
+  function firstBeforeForm() {
+    var notice = main.querySelector(".notice");
+    return notice && notice.parentNode === form.parentNode ? notice : form;
+  }
+
+  function showMedical(data) {
+    var frag = fromTemplate("relay-tpl-medical");
+    if (!frag) {
+      showProblem(data.detail);
+      return;
+    }
+    var notice = frag.querySelector("#medical-notice");
+    var detail = frag.querySelector(".medical-detail");
+    var secure = frag.querySelector(".medical-secure");
+    if (detail && data.detail) {
+      detail.textContent = String(data.detail);
+    }
+    if (secure && data.secure_contact) {
+      secure.textContent = String(data.secure_contact);
+    }
+    form.parentNode.insertBefore(frag, firstBeforeForm());
+    focusFirst(notice);
+  }
+
+  function showProblem(detail, retryAfter) {
+    if (!statusBox) {
+      return;
+    }
+    statusBox.textContent = "";
+    var p = document.createElement("p");
+    var text = detail || "Something went wrong and your message was not sent.";
+    if (retryAfter && /^\d+$/.test(retryAfter)) {
+      var secs = parseInt(retryAfter, 10);
+      text +=
+        " You can try again in " +
+        (secs <= 90 ? "a minute" : Math.ceil(secs / 60) + " minutes") +
+        ".";
+    }
+    p.textContent = text + " Your text is still here.";
+    statusBox.appendChild(p);
+    statusBox.hidden = false;
+    focusFirst(statusBox);
+  }
+
+  function resourceItem(res) {
+    var li = document.createElement("li");
+    li.className = "resource";
+    var name = document.createElement("h2");
+    name.className = "resource-name";
+    name.textContent = String(res.name || "");
+    li.appendChild(name);
+    var contact = document.createElement("span");
+    contact.className = "resource-contact";
+    contact.textContent = String(res.contact || "");
+    var href = String(res.href || "");
+    if (href && SAFE_SCHEMES.test(href)) {
+      var a = document.createElement("a");
+      a.className = "resource-link";
+      a.href = href;
+      a.appendChild(contact);
+      li.appendChild(a);
+    } else {
+      li.appendChild(contact);
+    }
+    var purpose = document.createElement("p");
+    purpose.className = "resource-purpose";
+    purpose.textContent = String(res.purpose || "");
+    li.appendChild(purpose);
+    return li;
+  }
+
+  function replaceMain(frag) {
+    while (main.firstChild) {
+      main.removeChild(main.firstChild);
+    }
+    main.appendChild(frag);
+    var h1 = main.querySelector("h1");
+    if (h1) {
+      document.title = h1.textContent + " - " + document.title.replace(/^.* - /, "");
+    }
+    focusFirst(h1 || main);
+    window.scrollTo(0, 0);
+  }
+
+  function showCrisis(data) {
+    var frag = fromTemplate("relay-tpl-crisis");
+    if (!frag) {
+      showThanks(data);
+      return;
+    }
+    var list = frag.querySelector(".resources");
+    if (list && Array.isArray(data.resources) && data.resources.length) {
+      while (list.firstChild) {
+        list.removeChild(list.firstChild);
+      }
+      data.resources.forEach(function (res) {
+        list.appendChild(resourceItem(res));
+      });
+    }
+    var note = frag.querySelector(".crisis-note");
+    if (note && data.note) {
+      note.textContent = String(data.note);
+    }
+    // Nothing above the resources but their heading: the clinic's header goes.
+    var header = document.querySelector("header.site");
+    if (header) {
+      header.hidden = true;
+    }
+    replaceMain(frag);
+  }
+
+  function showThanks(data) {
+    var frag = fromTemplate("relay-tpl-thanks");
+    if (!frag) {
+      form.hidden = true;
+      showProblem("Thank you, your message was sent.");
+      return;
+    }
+    if (Array.isArray(data.resources) && data.resources.length) {
+      var support = fromTemplate("relay-tpl-support");
+      if (support) {
+        frag.appendChild(support);
+      }
+    }
+    replaceMain(frag);
+  }
+
+  /* --- the exchange -------------------------------------------------------- */
+
+  function handle(response, data) {
+    data = data || {};
+    // A 2xx without JSON (a proxy that rewrote the answer) still means "stored":
+    // saying "not sent" there would invite a duplicate.
+    if (response.ok && (data.status === "accepted" || !data.status)) {
+      if (data.verdict === "crisis") {
+        showCrisis(data);
+      } else {
+        showThanks(data);
+      }
+      return;
+    }
+    var type = String(data.type || "");
+    if (response.status === 422 && /\/medical-content$/.test(type)) {
+      showMedical(data);
+      return;
+    }
+    if (response.status === 422 && Array.isArray(data.errors) && data.errors.length) {
+      showFieldErrors(data.errors);
+      return;
+    }
+    var fallback = {
+      413: "Your message is too long to send. Please shorten it.",
+      429: "Too many messages were sent from here in a short time.",
+      503: "We cannot take messages right now.",
+    }[response.status];
+    showProblem(
+      String(data.detail || fallback || "Your message was not sent."),
+      response.headers.get("Retry-After")
+    );
+  }
+
+  function readJson(response) {
+    var type = response.headers.get("Content-Type") || "";
+    if (!/json/i.test(type)) {
+      return Promise.resolve(null);
+    }
+    return response.json().catch(function () {
+      return null;
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (busy) {
+      return;
+    }
+    var body = new URLSearchParams(new FormData(form));
+    setBusy(true);
+    fetch(form.action, {
+      method: "POST",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+      },
+      body: body.toString(),
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return readJson(response).then(function (data) {
+          setBusy(false);
+          clearMessages();
+          handle(response, data);
+        });
+      })
+      .catch(function () {
+        setBusy(false);
+        clearMessages();
+        showProblem(
+          "We could not reach the clinic's server, so your message was not sent. " +
+            "Please check your connection and try again."
+        );
+      });
+  });
+
+  // A page that arrived with errors (no script the first time): start at the list.
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    focusFirst(summary);
+  }
+})();
