@@ -215,6 +215,7 @@ class Worker:
         self.clock = clock
         self.hold: Hold | None = None
         self._wake = anyio.Event()
+        self._reaped_at = float("-inf")
 
     def wake(self) -> None:
         """Called after an enqueue so new mail goes out without waiting for the poll."""
@@ -231,10 +232,12 @@ class Worker:
             self._wake = anyio.Event()
 
     async def step(self) -> bool:
-        """Reap expired leases, then deliver one due item. False when nothing was due
-        or the queue is held."""
+        """Reap expired leases (at most once a second), then deliver one due item.
+        False when nothing was due or the queue is held."""
         now = self.clock()
-        await anyio.to_thread.run_sync(lambda: self.outbox.reap(now=now))
+        if not now - 1.0 < self._reaped_at <= now:  # also reaps after the clock jumps back
+            await anyio.to_thread.run_sync(lambda: self.outbox.reap(now=now))
+            self._reaped_at = now
         return await self._claim_and_deliver(None)
 
     async def deliver_now(self, item_id: str) -> bool:
