@@ -79,7 +79,8 @@ class Draft:
 
 
 def render(draft: Draft) -> EmailMessage:
-    """The EmailMessage for a draft (raises ValueError if a header could not be built)."""
+    """The EmailMessage for a draft. Raises ValueError if a header could not be built,
+    or if the serialised message does not carry exactly the headers the draft names."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = draft.from_address
     msg["To"] = ", ".join(draft.to)
@@ -93,7 +94,29 @@ def render(draft: Draft) -> EmailMessage:
     for name, value in draft.headers:
         msg[name] = value
     msg.set_content(draft.body, subtype="plain", charset="utf-8")
+    _check_headers(msg, draft)
     return msg
+
+
+_FIXED = ("From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version",
+          "Content-Type", "Content-Transfer-Encoding")  # fmt: skip
+
+
+def _check_headers(msg: EmailMessage, draft: Draft) -> None:
+    """The second wall against header injection. The intake already refuses line
+    breaks and encoded words in one-line fields; this re-reads what will be sent and
+    insists on exactly the expected header names. (On Python 3.11/3.12 the email
+    package decoded an encoded word holding CR/LF and wrote it out raw, which added
+    headers: a check of the input alone could not see that.)"""
+    expected = [*_FIXED, *(name for name, _ in draft.headers)]
+    if draft.reply_to:
+        expected.append("Reply-To")
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    if sorted(k.lower() for k in parsed.keys()) != sorted(k.lower() for k in expected):
+        raise ValueError("the rendered message has unexpected headers")
+    # Nor may a value decode to a line break (an encoded CR/LF a reader would show).
+    if any("\r" in str(v) or "\n" in str(v) for v in parsed.values()):
+        raise ValueError("a rendered header decodes to a line break")
 
 
 def _headers(submission_id: str, verdict: str, form_id: str) -> list[tuple[str, str]]:

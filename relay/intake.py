@@ -35,7 +35,7 @@ from relay.responses import (
 from relay.screening import Screening, redact, screen_fields
 from relay.settings import FormSettings, Settings
 from relay.state import State
-from relay.submission import HONEYPOT, NEXT, Submission, single_values, validate
+from relay.submission import HONEYPOT, NEXT, Submission, displayable, single_values, validate
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
 
@@ -328,7 +328,7 @@ def _invalid(
                     extra={"errors": [{"field": f, "detail": d, "pointer": f"#/{f}"}
                                       for f, d in exc.problems.items()]}),
         )  # fmt: skip
-    values = {k: v for k, v in posted.items() if isinstance(v, str)}
+    values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
     body = pages.form_page(request.state["pages"], form_id, form, values=values,
                            errors=exc.problems, hidden=_carried(posted))  # fmt: skip
     return html(request, body, status=422)
@@ -337,7 +337,9 @@ def _invalid(
 def _carried(posted: Mapping[str, object]) -> dict[str, str]:
     """Reserved fields to carry into a re-shown form: the original fill-time token, so
     a quick correction is not mistaken for a bot, and a validated-later ``_next``."""
-    return {k: v for k in (TOKEN_FIELD, NEXT) if isinstance(v := posted.get(k), str) and v}
+    return {
+        k: displayable(v) for k in (TOKEN_FIELD, NEXT) if isinstance(v := posted.get(k), str) and v
+    }
 
 
 def _medical(

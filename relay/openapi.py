@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 document for ``/openapi.json``, built from the configured forms.
 
 Written by hand rather than generated: the intake takes three body encodings and
-answers in two styles, which is clearer stated than inferred.
+answers in two styles, which is clearer stated than inferred. Every status code the
+routes can answer is listed, with both of its shapes: JSON (problem details, RFC 9457)
+for scripts, and an HTML page for clients whose ``Accept`` names ``text/html``.
+``tests/test_fuzz_openapi.py`` holds the service to this document.
 """
 
 from __future__ import annotations
@@ -12,44 +15,78 @@ from relay import __version__
 from relay.settings import Settings
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
-
-
-def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "description": description,
-        "content": {"application/problem+json": {"schema": _PROBLEM}},
+_HTML: dict[str, Any] = {"schema": {"type": "string"}}
+_NO_STORE = {
+    "Cache-Control": {
+        "description": "Always `no-store`: answers carry or concern personal data.",
+        "schema": {"type": "string"},
     }
-    if retry_after:
-        out["headers"] = {
-            "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
-        }
-    return out
+}
+_VARY = {
+    "Vary": {
+        "description": "`Origin, Sec-Fetch-Site`: the answer depends on the posting site.",
+        "schema": {"type": "string"},
+    }
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "required": True,
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def _problem(
+    description: str, *, headers: dict[str, Any] | None = None, html: bool = True
+) -> dict[str, Any]:
+    """A problem answer: problem+json for scripts, an HTML page for browsers."""
+    content: dict[str, Any] = {"application/problem+json": {"schema": _PROBLEM}}
+    if html:
+        content["text/html"] = _HTML
+    return {"description": description, "content": content, "headers": headers or {}}
+
+
+def _page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": _HTML}, "headers": _NO_STORE}
 
 
 def _fields_schema(settings: Settings) -> dict[str, Any]:
     names = sorted({name for form in settings.forms.values() for name in form.fields})
-    props: dict[str, Any] = {name: {"type": "string"} for name in names}
-    props["email"] = {"type": "string", "format": "email"} if "email" in props else None
-    props = {k: v for k, v in props.items() if v is not None}
+    props: dict[str, Any] = {}
+    for name in names:
+        props[name] = {"type": "string", "maxLength": settings.limits.max_text_chars}
+    if "email" in props:
+        props["email"] = {"type": "string", "format": "email", "maxLength": 254}
     props["_gotcha"] = {"type": "string", "description": "Honeypot: leave empty."}
     props["_next"] = {
         "type": "string",
         "format": "uri",
         "description": "Thank-you URL; honoured only when its origin is allowed.",
     }
-    return {"type": "object", "properties": props, "additionalProperties": True}
-
-
-def openapi_document(settings: Settings) -> dict[str, Any]:
-    body = {"$ref": "#/components/schemas/Fields"}
-    html_303 = {
-        "description": "Browser form post accepted: go to the thank-you page.",
-        "headers": {"Location": {"schema": {"type": "string"}}},
+    props["_ts"] = {
+        "type": "string",
+        "description": "Fill-time token from the hosted form or GET /f/{form_id}/token.",
     }
-    intake = {
+    return {
+        "type": "object",
+        "description": "The form's fields as strings. Fields a form lacks are ignored; each "
+        "form's own required fields are checked by the service (422 when missing).",
+        "properties": props,
+        "additionalProperties": True,
+    }
+
+
+def _intake(settings: Settings) -> dict[str, Any]:
+    body = {"$ref": "#/components/schemas/Fields"}
+    limit = settings.limits.max_body_bytes
+    return {
         "summary": "Submit the form",
-        "description": "Validates, screens and stores the submission, then answers "
-        "202 (JSON clients) or 303 (browsers, which send Accept: text/html).",
+        "description": "Validates, screens and stores the submission, then answers 202 "
+        "(JSON clients) or 303 (browsers, which send Accept: text/html). Errors are "
+        "problem details, or an HTML page for browsers. A filled honeypot or a too-fast "
+        "fill token gets the same-looking success but is not stored. "
+        f"The body may be at most {limit} bytes.",
         "requestBody": {
             "required": True,
             "content": {
@@ -60,25 +97,60 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "responses": {
             "202": {
-                "description": "Accepted and stored; delivery follows.",
+                "description": "Accepted and stored; delivery follows. A crisis verdict "
+                "carries the crisis resources to show at once.",
+                "headers": {**_NO_STORE, **_VARY},
                 "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}
                 },
             },
-            "303": html_303,
-            "400": _problem("Malformed body."),
-            "403": _problem("Origin not allowed."),
+            "303": {
+                "description": "Browser form post accepted: go to the thank-you page.",
+                "headers": {
+                    "Location": {"required": True, "schema": {"type": "string"}},
+                    **_VARY,
+                },
+            },
+            "400": _problem("Malformed body (unreadable JSON or form, a file, too many fields)."),
+            "403": _problem("Origin not allowed for this form.", headers=_VARY),
             "404": _problem("Unknown form."),
-            "413": _problem("Body too large."),
-            "415": _problem("Unsupported content type."),
+            "413": _problem(f"Body larger than {limit} bytes.", headers=_VARY),
+            "415": _problem("Unsupported content type.", headers=_VARY),
             "422": _problem(
                 "Invalid fields (type .../invalid-fields, with errors[]) or medical "
-                "content refused (type .../medical-content)."
+                "content refused (type .../medical-content, with secure_contact); a "
+                "browser gets the form again with the problems named.",
+                headers=_VARY,
             ),
-            "429": _problem("Too many submissions.", retry_after=True),
-            "503": _problem("Cannot store right now; nothing was accepted.", retry_after=True),
+            "429": _problem("Too many submissions.", headers={**_RETRY_AFTER, **_VARY}),
+            "503": _problem(
+                "Cannot store right now; nothing was accepted.",
+                headers={**_RETRY_AFTER, **_VARY},
+            ),
         },
     }
+
+
+def _preflight() -> dict[str, Any]:
+    return {
+        "summary": "CORS preflight for fetch() from an allowed site",
+        "responses": {
+            "204": {
+                "description": "The origin may post with fetch().",
+                "headers": {
+                    "Access-Control-Allow-Origin": {"required": True, "schema": {"type": "string"}},
+                    "Access-Control-Allow-Methods": {"schema": {"type": "string"}},
+                    "Access-Control-Allow-Headers": {"schema": {"type": "string"}},
+                    "Access-Control-Max-Age": {"schema": {"type": "integer"}},
+                    **_VARY,
+                },
+            },
+            "403": {"description": "Origin missing or not allowed.", "headers": _VARY},
+        },
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
     form_param = {
         "name": "form_id",
         "in": "path",
@@ -90,6 +162,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "required": ["name", "contact", "purpose"],
         "properties": {k: {"type": "string"} for k in ("name", "contact", "purpose", "href")},
     }
+    not_found = _problem("Unknown form.")
+    json_ok = {"application/json": {"schema": {"type": "object"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "contact-relay", "version": __version__},
@@ -98,27 +172,88 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "parameters": [form_param],
                 "get": {
                     "summary": "The hosted form page",
+                    "responses": {"200": _page("HTML form"), "404": not_found},
+                },
+                "post": _intake(settings),
+                "options": _preflight(),
+            },
+            "/f/{form_id}/token": {
+                "parameters": [form_param],
+                "get": {
+                    "summary": "A fresh fill-time token for forms hosted elsewhere",
                     "responses": {
-                        "200": {"description": "HTML form", "content": {"text/html": {}}},
-                        "404": _problem("Unknown form."),
+                        "200": {
+                            "description": "The field name and value to post with the form.",
+                            "headers": {**_NO_STORE, **_VARY},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/FillToken"}
+                                }
+                            },
+                        },
+                        "404": not_found,
                     },
                 },
-                "post": intake,
             },
-            "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
+            "/f/{form_id}/thanks": {
+                "parameters": [form_param],
+                "get": {
+                    "summary": "The built-in thank-you page",
+                    "parameters": [
+                        {
+                            "name": "resources",
+                            "in": "query",
+                            "required": False,
+                            "description": "1: also show the crisis resources.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _page("Thank-you page"), "404": not_found},
+                },
+            },
+            "/f/{form_id}/support": {
+                "parameters": [form_param],
+                "get": {
+                    "summary": "The crisis resources page",
+                    "responses": {"200": _page("Crisis resources"), "404": not_found},
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Alive",
+                    "responses": {
+                        "200": {"description": "ok", "headers": _NO_STORE, "content": json_ok}
+                    },
+                }
+            },
             "/readyz": {
                 "get": {
                     "summary": "Ready: outbox writable, delivery not held",
                     "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "not ready"},
+                        "200": {"description": "ready", "headers": _NO_STORE, "content": json_ok},
+                        "503": {
+                            "description": "not ready",
+                            "headers": _NO_STORE,
+                            "content": json_ok,
+                        },
                     },
                 }
             },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "text"}},
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1", "content": json_ok}},
                 }
             },
         },
@@ -136,6 +271,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "note": {"type": "string"},
                     },
                 },
+                "FillToken": {
+                    "type": "object",
+                    "required": ["field", "value"],
+                    "properties": {"field": {"const": "_ts"}, "value": {"type": "string"}},
+                },
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status"],
@@ -144,10 +284,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "title": {"type": "string"},
                         "status": {"type": "integer"},
                         "detail": {"type": "string"},
+                        "secure_contact": {"type": "string"},
+                        "phone": {"type": "string"},
                         "errors": {
                             "type": "array",
                             "items": {
                                 "type": "object",
+                                "required": ["field", "detail"],
                                 "properties": {
                                     "field": {"type": "string"},
                                     "detail": {"type": "string"},

@@ -62,7 +62,11 @@ def next_url(value: object, form: FormSettings, request: HTTPConnection[Any]) ->
     """``_next`` is honoured only when its origin is allowed: listed in the form's
     ``allowed_origins`` or, with an empty list, the origin of the posting page itself
     (never any site at all: that would be an open redirect)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 2000 or not value.isprintable():
+        return None
+    try:
+        value.encode("utf-8")  # a lone surrogate could not go into a Location header
+    except UnicodeEncodeError:
         return None
     target = origin_of(value)
     allowed = form.allowed_origins or [request_origin(request)]

@@ -28,11 +28,18 @@ LABELS = {
 }
 
 # Refused in one-line fields: every C0/C1 control (Unicode category Cc: CR, LF, NUL,
-# NEL U+0085 among them), the line and paragraph separators U+2028/U+2029, and the
-# bidirectional overrides, which can make a header read differently than it is.
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# Refused in multi-line fields: controls other than TAB and LF (after CR/LF folding).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# NEL U+0085 among them), the line and paragraph separators U+2028/U+2029, the
+# bidirectional overrides (they can make a header read differently than it is), and
+# lone surrogates (valid in JSON, not encodable as UTF-8).
+_NOT_ONE_LINE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# RFC 2047 encoded words: the email package decodes them when a header is set, and
+# on Python 3.11/3.12 wrote a decoded CR/LF out raw (header injection).
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?")
+# Refused in multi-line fields: controls other than TAB and LF (after CR/LF folding),
+# and lone surrogates.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _PHONE_RE = re.compile(r"^\+?[0-9 ().\-/]{7,30}((ext\.?|x|#) ?[0-9]{1,6})?$", re.IGNORECASE)
 
 
@@ -47,6 +54,11 @@ class Submission:
 
 def label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
+
+
+def displayable(value: str) -> str:
+    """A posted value safe to show back in a page (lone surrogates replaced)."""
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _clean_text(value: str) -> str | None:
@@ -126,7 +138,7 @@ def validate(
                 )
                 continue
             value = unicodedata.normalize("NFC", cleaned).strip()
-        elif _NOT_ONE_LINE.search(raw):
+        elif _NOT_ONE_LINE.search(raw) or _ENCODED_WORD.search(raw):
             problems[name] = f"Please write {label(name)} on one line, without special characters."
             continue
         else:
