@@ -39,13 +39,14 @@ SUBJECT, POSSESSIVE, RELATION, VERB, STRONG, AFTER = (
     "strong",
     "after",
 )
-NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP = (
+NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP, PITCH = (
     "neg",
     "pseudo",
     "terminate",
     "frame",
     "service",
     "stop",
+    "pitch",
 )
 TERM_KINDS = frozenset({CONDITION, SYMPTOM, MEDICATION, PROCEDURE, CARE, SELF})
 
@@ -69,6 +70,7 @@ _PRIORITY = {
     SUBJECT: 15,
     VERB: 16,
     TERMINATE: 17,
+    PITCH: 18,
 }
 
 CRISIS_CATEGORIES = ("passive", "active", "plan", "self_harm", "danger", "history", "topic")
@@ -103,6 +105,9 @@ class PhraseSet:
     groups: dict[str, str]
     starts: frozenset[str] = field(repr=False)
     prefixes: tuple[str, ...] = field(repr=False)
+    # Per start word, the same alternation cut down to the phrases that can begin with it:
+    # with hundreds of phrases, trying them all at every "i" or "my" was the main cost.
+    by_start: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def find(self, norm: str, words: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
         """(category, start, end) of non-overlapping matches; words are (apostrophe-free, start)."""
@@ -113,7 +118,10 @@ class PhraseSet:
                 key in self.starts or (self.prefixes and key.startswith(self.prefixes))
             ):
                 continue
-            match = self.pattern.match(norm, start)
+            pattern = self.by_start.get(key)
+            if pattern is None or (self.prefixes and key.startswith(self.prefixes)):
+                pattern = self.pattern
+            match = pattern.match(norm, start)
             if match and match.end() > start:
                 found.append((self.groups[match.lastgroup or ""], start, match.end()))
                 after = match.end()
@@ -269,6 +277,7 @@ _PLAIN_FILES = {
     "service_terms.txt": SERVICE,
     "general_question_frames.txt": FRAME,
     "medication_stoplist.txt": STOP,
+    "pitch_cues.txt": PITCH,
 }
 _KIND_FILES = {
     "linking.tsv": {SUBJECT, POSSESSIVE, VERB, STRONG, AFTER},
@@ -300,8 +309,10 @@ def _token_entries(directory: Path) -> dict[tuple[str, ...], str]:
                 add(words, NEG if kind == "pre" else kind)
     path = directory / "medications.tsv"
     for number, line in _lines(path):
-        name = _fields(path, number, line, 3)[0]
+        name, generic, _ = _fields(path, number, line, 3)
         add(phrase_keys(name), MEDICATION)
+        if generic != "-":
+            add(phrase_keys(generic), MEDICATION)  # "lithium", listed only as a generic
     return found
 
 
@@ -317,6 +328,7 @@ def _category_regex(path: Path, allowed: tuple[str, ...], *, defines_ok: bool) -
     by_category: dict[str, list[str]] = {}
     starts: set[str] = set()
     prefixes: set[str] = set()
+    buckets: dict[str, dict[str, list[str]]] = {}
     for number, line in _lines(path):
         parts = _fields(path, number, line, 3 if line.startswith("define\t") else 2)
         if parts[0] == "define" and defines_ok:
@@ -328,16 +340,30 @@ def _category_regex(path: Path, allowed: tuple[str, ...], *, defines_ok: bool) -
                 f"{path.name}:{number}: unknown category (expected one of {list(allowed)})"
             )
         phrase = _expand_defines(path, number, phrase, defines)
-        by_category.setdefault(category, []).append(phrase_regex(path, number, phrase))
+        regex = phrase_regex(path, number, phrase)
+        by_category.setdefault(category, []).append(regex)
         for choice in _items(path, number, fold_phrase(phrase))[0][1]:
             first = choice.split()[0]
-            (prefixes if first.endswith("*") else starts).add(_start_key(first.rstrip("*")))
-    groups = {f"g{i}": category for i, category in enumerate(by_category)}
-    source = "|".join(
-        f"(?P<g{i}>{'|'.join(regexes)})" for i, regexes in enumerate(by_category.values())
-    )
-    pattern = _compile(path, source or r"(?!x)x", "a phrase")
-    return PhraseSet(pattern, groups, frozenset(starts), tuple(sorted(prefixes)))
+            key = _start_key(first.rstrip("*"))
+            (prefixes if first.endswith("*") else starts).add(key)
+            bucket = buckets.setdefault(key, {}).setdefault(category, [])
+            if not bucket or bucket[-1] is not regex:
+                bucket.append(regex)
+    order = list(by_category)
+    groups = {f"g{i}": category for i, category in enumerate(order)}
+
+    def alternation(table: dict[str, list[str]]) -> str:
+        return "|".join(
+            f"(?P<g{i}>{'|'.join(table[category])})"
+            for i, category in enumerate(order)
+            if category in table
+        )
+
+    pattern = _compile(path, alternation(by_category) or r"(?!x)x", "a phrase")
+    by_start = {
+        key: _compile(path, alternation(table), "a phrase") for key, table in buckets.items()
+    }
+    return PhraseSet(pattern, groups, frozenset(starts), tuple(sorted(prefixes)), by_start)
 
 
 def _identifiers(directory: Path) -> tuple[tuple[str, re.Pattern[str]], ...]:
@@ -368,7 +394,9 @@ def load(directory: Path) -> Lexicon:
         if kind == TERMINATE and len(words) == 1:
             terminators.add(words[0])
     crisis = _category_regex(directory / "crisis.tsv", CRISIS_CATEGORIES, defines_ok=True)
-    idioms = _category_regex(directory / "idioms.tsv", ("ignore", "resources"), defines_ok=False)
+    idioms = _category_regex(
+        directory / "idioms.tsv", ("ignore", "resources", "keep"), defines_ok=False
+    )
     context = _category_regex(
         directory / "crisis_context.tsv",
         ("history", "current", "quote", "exclusion"),

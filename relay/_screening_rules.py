@@ -11,12 +11,15 @@ from dataclasses import dataclass
 
 from relay._screening_lexicon import (
     AFTER,
+    CONDITION,
     FRAME,
     MEDICATION,
     NEG,
+    PITCH,
     POSSESSIVE,
     RELATION,
     SELF,
+    SERVICE,
     STRONG,
     SUBJECT,
     SYMPTOM,
@@ -30,6 +33,7 @@ from relay._screening_text import Clause, Token, clauses, tokenise
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 ANCHORS = frozenset({SUBJECT, POSSESSIVE, RELATION})
+DEFAULT_KINDS = frozenset({CONDITION, SYMPTOM, MEDICATION})
 # Windows, in words. Small on purpose: a term must be tied to a person in the same breath.
 NEG_WINDOW = 4  # "I'm not on any meds"
 NEAR = 3  # "my meds", "I'm type 1 diabetic"
@@ -52,6 +56,67 @@ GENERIC_AFTER = frozenset(
         "care",
         "pacientes",
         "personas",
+    }
+)
+# Nouns that make the term before them a topic: "anxiety awareness", "PTSD research".
+TOPIC_AFTER = GENERIC_AFTER | frozenset(
+    {
+        "awareness",
+        "research",
+        "studies",
+        "study",
+        "statistics",
+        "rates",
+        "month",
+        "week",
+        "day",
+        "stigma",
+        "advocacy",
+        "education",
+        "webinar",
+        "conference",
+        "program",
+        "programs",
+        "protocol",
+        "protocols",
+        "clinic",
+        "clinics",
+        "market",
+        "industry",
+        "sufferers",
+        "community",
+    }
+)
+MEDICAL_SERVICES = frozenset(
+    {"ketamine", "ketamina", "esketamine", "esketamina", "spravato", "infusion", "infusions"}
+)
+QUESTION_OPENERS = frozenset(
+    "do does did can could is are was will would should what whats how when where which who "
+    "any anything any'one anyone ok okay safe puedo pueden es hay que como cual".split()
+)
+HISTORY_POSSESSIVE = frozenset({"my", "his", "her", "mi", "su", "last", "previous", "prior"})
+HISTORY_SUBJECT = frozenset(
+    {"i", "i've", "ive", "i'd", "he", "she", "he's", "she's", "we", "we've", "they", "yo", "hice"}
+)
+HISTORY_VERBS = frozenset(
+    {
+        "did",
+        "had",
+        "done",
+        "received",
+        "completed",
+        "finished",
+        "tried",
+        "started",
+        "underwent",
+        "was",
+        "were",
+        "been",
+        "getting",
+        "doing",
+        "hice",
+        "recibi",
+        "tuve",
     }
 )
 FIRST_PERSON = frozenset({"i", "i'm", "im", "me", "my", "myself", "us", "we"})
@@ -134,7 +199,9 @@ def prepare(norm: str, lexicon: Lexicon) -> Text:
     words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(norm)]
     idioms = lexicon.idioms.find(norm, words)
     masked = norm
-    for _, start, end in idioms:
+    for action, start, end in idioms:
+        if action == "keep":
+            continue  # a literal use that only looks like an idiom ("my back is killing me")
         masked = masked[:start] + " " * (end - start) + masked[end:]
     tokens = tokenise(masked)
     parts = clauses(masked, lexicon.terminators, tokens)
@@ -256,6 +323,8 @@ def disclosure(text: Text, doses: list[Hit]) -> list[Found]:
         by_clause.setdefault(text.clause_of(hit.start), []).append(hit)
     found: list[Found] = []
     previous_anchor = False
+    # A pitch, job or press message speaks of products, not persons: no term counts unanchored.
+    pitch = any(h.kind == PITCH for h in hits)
     for index, clause in enumerate(text.clauses):
         group = by_clause.get(index, [])
         inherits = clause.soft_start and previous_anchor
@@ -263,11 +332,26 @@ def disclosure(text: Text, doses: list[Hit]) -> list[Found]:
         if text.tokens and text.tokens[first_token].start < clause.start:
             first_token += 1
         for position, hit in enumerate(group):
+            if hit.kind == SERVICE:
+                if _treatment_history(text, hit, group[:position]):
+                    found.append(Found("treatment", hit.start, hit.end))
+                continue
             if hit.kind not in TERM_KINDS:
                 continue
             status = _status(
                 text, hit, group[:position], group[position + 1 :], inherits, first_token
             )
+            if pitch and hit in doses:
+                continue  # "250 mL bags" in a supplier's pitch
+            if status == UNLINKED and not pitch:
+                if hit in doses:
+                    # "lithium 600 mg": a dose is as personal as the medicine beside it
+                    if any(
+                        f.category == "medication" and 0 <= hit.start - f.end <= 12 for f in found
+                    ):
+                        status = LINKED
+                elif _by_default(text, hit, clause, group):
+                    status = LINKED
             if status == LINKED:
                 category = "dose" if hit in doses else _CATEGORY.get(hit.kind, hit.kind)
                 found.append(Found(category, hit.start, hit.end))
@@ -314,6 +398,60 @@ def _status(
         ):
             return LINKED
     return UNLINKED
+
+
+def _treatment_history(text: Text, term: Hit, before: list[Hit]) -> bool:
+    """A service term the sender or a named person has had: "my ketamine treatment",
+    "I did 4 ketamine sessions", "she had an infusion last month". Prices and questions are not.
+    """
+    if text.tokens[term.t0].key not in MEDICAL_SERVICES:
+        return False  # a wellness drip is not health information
+    if term.t0 and text.tokens[term.t0 - 1].key in HISTORY_POSSESSIVE:
+        return True  # "my ketamine treatment"
+    for hit in reversed(before):
+        if term.t0 - hit.t1 > NEG_WINDOW:
+            break
+        if hit.kind == NEG or hit.kind == FRAME:
+            return False
+    window = text.tokens[max(0, term.t0 - 7) : term.t0]
+    keys = [tok.key for tok in window]
+    for index, key in enumerate(keys):
+        if key in HISTORY_SUBJECT and any(k in HISTORY_VERBS for k in keys[index + 1 :]):
+            return True  # "I did 4 IM ketamine sessions", "she's had two infusions"
+    return False
+
+
+def _by_default(text: Text, term: Hit, clause: Clause, group: list[Hit]) -> bool:
+    """An unanchored condition, symptom or medication counts unless its clause is a question.
+
+    Telegraphic disclosures ("Rheumatoid arthritis, methotrexate weekly.", "post-op knee, still
+    swollen") have no person and no verb; a general question ("is nausea common after?") is a
+    question with nobody in it. Frames and negations were already handled by _status.
+    """
+    if term.kind not in DEFAULT_KINDS:
+        return False
+    following = text.tokens[term.t1 : term.t1 + 1]
+    if following and following[0].key in TOPIC_AFTER:
+        return False  # "anxiety awareness month", "depression research"
+    if _is_question(text.norm, clause):
+        # "Hep B carrier here, do you need to know?": the term precedes the question proper
+        opener = next(
+            (
+                tok.start
+                for tok in text.tokens[text.token_at(clause.start) :]
+                if clause.start <= tok.start < clause.end and tok.key in QUESTION_OPENERS
+            ),
+            clause.end,
+        )
+        return term.end < opener or any(h.kind in ANCHORS for h in group)
+    return True
+
+
+def _is_question(norm: str, clause: Clause) -> bool:
+    end = clause.end
+    while end < len(norm) and norm[end] in ' )"':
+        end += 1
+    return norm.startswith("?", end) or norm.startswith("¿", clause.start)
 
 
 def _ellipsis(text: Text, term: Hit, after: list[Hit]) -> bool:

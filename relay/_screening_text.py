@@ -55,7 +55,7 @@ def normalise(text: str) -> tuple[str, list[int] | None]:
     signatures are separate clauses, but a wrapped line is not).
     """
     if text.isascii() and _ODD_ASCII_SPACE.search(text) is None:
-        return text.lower(), None
+        return deobfuscate(text.lower()), None
     out: list[str] = []
     index: list[int] = []
     pending_space = -1
@@ -77,7 +77,39 @@ def normalise(text: str) -> tuple[str, list[int] | None]:
         for part in folded:
             out.append(" " if part.isspace() else part)
             index.append(position)
-    return "".join(out), index
+    return deobfuscate("".join(out)), index
+
+
+# Obfuscated crisis words ("s*icidal", "k!lling", "su1cide"): a word with a star, "!", "@", "$" or
+# a digit inside, compared letter by letter (star = any letter) with a short list of targets.
+# The replacement has the same length, so the offset map stays valid.
+_OBFUSCATED = re.compile(r"(?<![\w*@$])[a-z][a-z0-9*!@$]{1,14}[a-z](?![\w*@$])")
+_OBFUSCATION_MARKS = frozenset("*!@$0123456789")
+_LEET = str.maketrans("1!3@$0", "iieaso")
+_TARGETS: dict[int, tuple[str, ...]] = {}
+for _word in (
+    "suicide suicidal suicidio kill killing killed myself die dying dead death overdose "
+    "overdosing cut cutting self harm hurt hurting unalive hang hanging"
+).split():
+    _TARGETS[len(_word)] = (*_TARGETS.get(len(_word), ()), _word)
+
+
+def _deobfuscate_word(match: re.Match[str]) -> str:
+    word = match.group()
+    if not _OBFUSCATION_MARKS.intersection(word):
+        return word
+    letters = word.translate(_LEET)
+    for target in _TARGETS.get(len(word), ()):
+        if all(c == t or (c == "*" and t.isalpha()) for c, t in zip(letters, target, strict=True)):
+            return target
+    return word
+
+
+def deobfuscate(norm: str) -> str:
+    """Undo common masking of crisis words; same length, so offsets are unchanged."""
+    if not _OBFUSCATION_MARKS.intersection(norm):
+        return norm
+    return _OBFUSCATED.sub(_deobfuscate_word, norm)
 
 
 def fold_phrase(phrase: str) -> str:

@@ -219,6 +219,43 @@ def test_redact_removes_medical_details(lexicon: Lexicon) -> None:
     assert screen(redact(text, screen(text, lexicon).reasons), lexicon).verdict == "clean"
 
 
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        (
+            "I was diagnosed with bipolar disorder last year and I take lithium 600 mg. "
+            "Can I come in?",
+            ("bipolar", "lithium", "600 mg"),
+        ),
+        ("Type 2 diabetic, metformin 500 mg twice a day. ok?", ("diabetic", "metformin", "500")),
+        ("My wife has lupus and takes Plaquenil; DOB 02/11/1980.", ("lupus", "Plaquenil", "1980")),
+    ],
+)
+def test_redaction_covers_every_health_span(
+    lexicon: Lexicon, text: str, hidden: tuple[str, ...]
+) -> None:
+    """The reasons of a medical verdict cover every health detail, so redact() leaves none."""
+    result = screen(text, lexicon)
+    assert result.verdict == "medical"
+    redacted = redact(text, result.reasons)
+    assert not any(word in redacted for word in hidden)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the s*icidal thoughts are back",
+        "k!lling myself is all I think about",
+        "thinking about su1cide again",
+    ],
+)
+def test_obfuscated_crisis_words(lexicon: Lexicon, text: str) -> None:
+    """Masked spellings of crisis words are undone before matching, offsets unchanged."""
+    result = screen(text, lexicon)
+    assert result.verdict == "crisis"
+    assert all(0 <= r.start < r.end <= len(text) for r in result.reasons)
+
+
 def test_text_past_the_cap_is_reported(lexicon: Lexicon) -> None:
     """Text beyond the screened maximum is flagged as too_long (at least medical)."""
     result = screen("hello " * 12_000, lexicon)

@@ -11,6 +11,7 @@ from relay.screening import Lexicon, load_lexicon, screen_fields
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "contact_messages.jsonl"
 OWN = Path(__file__).resolve().parent / "data" / "screening_cases.jsonl"
+HOLDOUT_A = Path(__file__).resolve().parent / "data" / "holdout_a.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,15 @@ def test_own_cases_are_well_formed() -> None:
     assert len(cases) >= 290
     assert len({c["id"] for c in cases}) == len(cases)
     assert all({"id", "message", "label", "why"} <= c.keys() for c in cases)
+
+
+def test_holdout_a_floors(lexicon: Lexicon) -> None:
+    """Holdout A (written blind, 240 lines): crisis >= 95%, caught >= 93%, clean stopped <= 5%.
+
+    Reached 100% / 100% / 0% after the 2025-12 rework; the floors leave room, since the rules
+    have now been read against it and it is no longer a blind test.
+    """
+    crisis, caught, stopped = _figures(HOLDOUT_A, lexicon)
+    assert crisis >= 0.95
+    assert caught >= 0.93
+    assert stopped <= 0.05
