@@ -112,7 +112,9 @@ def _check_headers(msg: EmailMessage, draft: Draft) -> None:
     if draft.reply_to:
         expected.append("Reply-To")
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    if sorted(k.lower() for k in parsed.keys()) != sorted(k.lower() for k in expected):
+    if parsed.defects or sorted(k.lower() for k in parsed.keys()) != sorted(
+        k.lower() for k in expected
+    ):
         raise ValueError("the rendered message has unexpected headers")
     # Nor may a value decode to a line break (an encoded CR/LF a reader would show).
     if any("\r" in str(v) or "\n" in str(v) for v in parsed.values()):
