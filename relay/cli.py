@@ -98,6 +98,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         app = create_app(settings)
     except LexiconError as exc:
         raise ConfigError(str(exc)) from None
+    # Open the outbox once before serving, so a damaged database stops start-up with
+    # its own message (inside the lifespan it would surface only as a class name).
+    SqliteOutbox(settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout).close()
     config = uvicorn.Config(
         app,
         host=host or settings.server.host,

@@ -103,3 +103,13 @@ def test_send_test_and_outbox_commands(tmp_path: Path, smtp_up: bool) -> None:
     assert run("outbox", "retry", "nope", env=env).returncode == 1
     purge = run("outbox", "purge", "--older-than-days", "0", env=env)
     assert purge.returncode == 0 and purge.stdout.startswith("purged " + ("1" if smtp_up else "0"))
+
+
+def test_serve_refuses_a_damaged_outbox(tmp_path: Path) -> None:
+    """A corrupt outbox stops start-up with exit 1 and a clear message; the file is kept."""
+    db = tmp_path / "outbox.sqlite3"
+    db.write_bytes(b"garbage" * 1000)
+    done = run("serve", "--port", "0", env={"RELAY_STORAGE__DATA_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    assert "left as it is" in done.stderr
+    assert db.read_bytes() == b"garbage" * 1000
