@@ -5,7 +5,8 @@ ids, codes and classes only, because message text is health data.
 
 * ConfigError                  bad configuration (CLI exit 1; refuses to start)
 * RelayError
-  + InvalidSubmission          422/400 at intake; carries per-field problems
+  + BadBody                    400/413/415: the body is not a readable form
+  + InvalidSubmission          422 at intake; carries per-field problems
   + OutboxUnavailable          503: the outbox could not commit; nothing acknowledged
   + DeliveryError              one delivery attempt failed
     - TransientDelivery        retry later with backoff (4xx, refused, timeout, drop)
@@ -34,6 +35,14 @@ class InvalidSubmission(RelayError):
         self.problems = dict(problems)
         self.status = status
         super().__init__(f"invalid submission: fields {sorted(self.problems)}")
+
+
+class BadBody(RelayError):
+    """The body could not be read as a form: 400, 413 or 415 with a short reason."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status, self.title, self.detail = status, title, detail
+        super().__init__(title)
 
 
 class OutboxUnavailable(RelayError):

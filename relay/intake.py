@@ -7,23 +7,21 @@ after the commit; nothing before the commit is acknowledged.
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.datastructures import FormData
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from relay import pages
 from relay.antispam import TOKEN_FIELD, spam_signals
 from relay.compose import draft_submission, draft_urgent, envelope_sender
-from relay.errors import InvalidSubmission, OutboxUnavailable
+from relay.errors import BadBody, InvalidSubmission, OutboxUnavailable
 from relay.origins import VARY, OriginCheck, check_origin, next_url
 from relay.outbox import NewItem
+from relay.parsing import read_posted
 from relay.responses import (
     NO_STORE,
     Problem,
@@ -35,83 +33,13 @@ from relay.responses import (
 from relay.screening import Screening, redact, screen_fields
 from relay.settings import FormSettings, Settings
 from relay.state import State
-from relay.submission import HONEYPOT, NEXT, Submission, displayable, single_values, validate
-
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
-
-
-class BadBody(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        self.status, self.title, self.detail = status, title, detail
-        super().__init__(title)
+from relay.submission import HONEYPOT, NEXT, Submission, displayable, validate
 
 
 def new_submission_id() -> str:
     """Sortable by time, unguessable: 12 hex digits of milliseconds + 10 random."""
     millis = int(datetime.now(UTC).timestamp() * 1000)
     return f"{millis:012x}{secrets.token_hex(5)}"
-
-
-async def _read_body(request: Request[State], limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:  # chunked, or a Content-Length that lied
-            raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
-    yield body
-
-
-async def read_posted(
-    request: Request[State], settings: Settings
-) -> tuple[dict[str, object], set[str]]:
-    """The posted (name -> value) map and the names posted twice; raises BadBody."""
-    limits = settings.limits
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in FORM_TYPES:
-        raise BadBody(
-            415, "Unsupported content type",
-            "Send the form as application/x-www-form-urlencoded, multipart/form-data or "
-            "application/json.",
-        )  # fmt: skip
-    body = await _read_body(request, limits.max_body_bytes)
-    if ctype == "application/json":
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadBody(400, "Malformed JSON", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
-        if len(data) > limits.max_fields:
-            raise BadBody(400, "Too many fields", f"At most {limits.max_fields} fields.")
-        return data, set()
-    try:
-        parser: FormParser | MultiPartParser
-        if ctype == "multipart/form-data":
-            parser = MultiPartParser(
-                request.headers, _once(body), max_files=0, max_fields=limits.max_fields,
-                max_part_size=limits.max_body_bytes,
-            )  # fmt: skip
-        else:
-            parser = FormParser(
-                request.headers, _once(body), max_fields=limits.max_fields,
-                max_part_size=limits.max_body_bytes,
-            )  # fmt: skip
-        form: FormData = await parser.parse()
-    except MultiPartException as exc:
-        raise BadBody(400, "Malformed form", exc.message) from None
-    except (ValueError, KeyError):  # e.g. a multipart body without a boundary
-        raise BadBody(400, "Malformed form", "The form body could not be read.") from None
-    pairs = [(k, v if isinstance(v, str) else None) for k, v in form.multi_items()]
-    return single_values(pairs)
 
 
 def build_item(
@@ -242,7 +170,7 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
             headers={"Retry-After": str(wait)},
         )  # fmt: skip
     try:
-        posted, repeated = await read_posted(request, settings)
+        posted, repeated = await read_posted(request, settings.limits)
     except BadBody as exc:
         metrics.submissions.labels(form=form_id, outcome="malformed").inc()
         return problem_response(request, Problem(exc.status, exc.title, exc.detail))
