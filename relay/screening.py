@@ -13,6 +13,7 @@ at least ``medical`` and a redacting policy removes the unscreened tail.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,12 @@ class Screening:
 
 
 def default_lexicon_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "config" / "screening"
+    """The shipped lexicons: ``config/screening`` of a source checkout (or editable
+    install), else the copy a wheel installs under ``<prefix>/share/contact-relay``."""
+    checkout = Path(__file__).resolve().parent.parent / "config" / "screening"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "contact-relay" / "screening"
 
 
 def load_lexicon(directory: Path | None = None) -> Lexicon:
