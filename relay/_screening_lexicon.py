@@ -74,6 +74,26 @@ _PRIORITY = {
 }
 
 CRISIS_CATEGORIES = ("passive", "active", "plan", "self_harm", "danger", "history", "topic")
+# Weak crisis cues (crisis_cues.tsv): a class and a weight, 1 (weak) or 2 (telling), e.g. "means2";
+# "everyday" phrases only shadow a cue ("cut my hair"), "veto" marks fiction and teaching.
+CUE_CLASSES = (
+    "death",
+    "means",
+    "intent",
+    "final",
+    "burden",
+    "danger",
+    "refuge",
+    "body",
+    "urgent",
+    "selfharm",
+)
+# Tried in this order at each word: everyday uses first, then telling cues, then weak ones.
+CUE_GROUPS = (
+    "everyday",
+    "veto",
+    *(f"{cls}{weight}" for weight in (2, 1) for cls in CUE_CLASSES),
+)
 _MAX_EXPANSIONS = 50_000
 _ITEM = re.compile(r"\(([^()\[\]]*)\)|\[([^()\[\]]*)\]|([^\s()\[\]]+)")
 _GAP = r"(?:[^.!?;\n]{0,40} )?"
@@ -137,6 +157,7 @@ class Lexicon:
     crisis: PhraseSet = field(repr=False)
     idioms: PhraseSet = field(repr=False)
     context: PhraseSet = field(repr=False)
+    cues: PhraseSet = field(repr=False)
     identifiers: tuple[tuple[str, re.Pattern[str]], ...] = field(repr=False)
 
 
@@ -322,8 +343,14 @@ def _start_key(word: str) -> str:
     return (found.group() if found else word).replace("'", "")
 
 
-def _category_regex(path: Path, allowed: tuple[str, ...], *, defines_ok: bool) -> PhraseSet:
-    """One regex for a category<TAB>phrase file; a named group per category."""
+def _category_regex(
+    path: Path, allowed: tuple[str, ...], *, defines_ok: bool, ranked: bool = False
+) -> PhraseSet:
+    """One regex for a category<TAB>phrase file; a named group per category.
+
+    At one word, categories are tried in the order they first appear in the file, or, when
+    ``ranked``, in the order of ``allowed`` (so a specific phrase wins over a general one).
+    """
     defines: dict[str, str] = {}
     by_category: dict[str, list[str]] = {}
     starts: set[str] = set()
@@ -349,7 +376,7 @@ def _category_regex(path: Path, allowed: tuple[str, ...], *, defines_ok: bool) -
             bucket = buckets.setdefault(key, {}).setdefault(category, [])
             if not bucket or bucket[-1] is not regex:
                 bucket.append(regex)
-    order = list(by_category)
+    order = [c for c in allowed if c in by_category] if ranked else list(by_category)
     groups = {f"g{i}": category for i, category in enumerate(order)}
 
     def alternation(table: dict[str, list[str]]) -> str:
@@ -402,11 +429,13 @@ def load(directory: Path) -> Lexicon:
         ("history", "current", "quote", "exclusion"),
         defines_ok=False,
     )
+    cues = _category_regex(directory / "crisis_cues.tsv", CUE_GROUPS, defines_ok=True, ranked=True)
     return Lexicon(
         entries=root,
         terminators=frozenset(terminators),
         crisis=crisis,
         idioms=idioms,
         context=context,
+        cues=cues,
         identifiers=_identifiers(directory),
     )

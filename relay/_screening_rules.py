@@ -94,6 +94,7 @@ QUESTION_OPENERS = frozenset(
     "do does did can could is are was will would should what whats how when where which who "
     "any anything any'one anyone ok okay safe puedo pueden es hay que como cual".split()
 )
+GENERIC_DETERMINERS = frozenset({"a", "an", "any", "every", "each", "un", "una", "cualquier"})
 HISTORY_POSSESSIVE = frozenset({"my", "his", "her", "mi", "su", "last", "previous", "prior"})
 HISTORY_SUBJECT = frozenset(
     {"i", "i've", "ive", "i'd", "he", "she", "he's", "she's", "we", "we've", "they", "yo", "hice"}
@@ -226,15 +227,102 @@ def crisis(text: Text, lexicon: Lexicon) -> list[Found]:
     found: list[Found] = []
     words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(text.norm)]
     for group, start, end in lexicon.crisis.find(text.norm, words):
-        if any(s < end and start < e and not (start <= s and e <= end) for _, s, e in text.idioms):
-            continue  # an idiom ("dying to") overlaps the phrase without being inside it
+        if any(
+            s < end and start < e and not (start <= s and e <= end and e - s < end - start)
+            for action, s, e in text.idioms
+            if action != "keep"
+        ):
+            continue  # an idiom ("dying to") overlaps the phrase, or is it, without being inside
         category = _crisis_category(text, group, start, end)
         if category:
             found.append(Found("crisis." + category, start, end))
     found += [
         Found("crisis.hyperbole", s, e) for action, s, e in text.idioms if action == "resources"
     ]
+    if not any(f.category[7:] in CRISIS_LEVEL for f in found):
+        found += combined(text, lexicon)
     return found
+
+
+# --- crisis, second detector: weak cues that combine ----------------------------------------
+# A phrase list cannot enumerate indirect crisis ("locked herself in the bathroom with a razor",
+# "I already took 20 of my Tylenol"). crisis_cues.tsv holds weak cues by class (death, means,
+# intent, final, burden, danger, body, urgent, selfharm) with a weight of 1 or 2; two cues of
+# different classes close together, one telling (weight 2) and one of a core class, make a crisis.
+
+CUE_CORE = frozenset({"death", "means", "danger", "body", "selfharm"})
+# A bodily emergency is about now: "passed out at the gym yesterday" is a history, not a crisis,
+# so body cues combine with urgency, means, threats and self-harm, not with time or plans.
+CUE_NEVER = frozenset(
+    {frozenset({"body", "intent"}), frozenset({"body", "final"}), frozenset({"body", "burden"})}
+)
+CUE_SPAN = 30  # words between two cues that combine
+CUE_NEAR = 20  # ... or, across one whole sentence between them, this many words
+_SENTENCE_END = re.compile(r"[.!?\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    kind: str  # the class, e.g. "means"
+    weight: int
+    start: int
+    end: int
+    sentence: int
+    token: int
+
+
+def cues(text: Text, lexicon: Lexicon) -> tuple[list[Cue], set[int]]:
+    """Cues that survive negation, topic, quotation and history checks; vetoed sentences."""
+    words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(text.masked)]
+    matches = lexicon.cues.find(text.masked, words)
+    if not matches:
+        return [], set()
+    sentence_starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text.masked)]
+    found: list[Cue] = []
+    vetoed: set[int] = set()
+    for group, start, end in matches:
+        if group == "everyday":
+            continue  # it only shadows a cue at the same word ("cut my hair")
+        sentence = bisect_right(sentence_starts, start) - 1
+        if group == "veto":
+            vetoed.update((sentence - 1, sentence, sentence + 1))
+            continue
+        if _crisis_category(text, "cue", start, end) != "cue":
+            continue  # negated, general, quoted or historical
+        found.append(Cue(group[:-1], int(group[-1]), start, end, sentence, text.token_at(start)))
+    return found, vetoed
+
+
+def _classes_combine(strong: Cue, other: Cue) -> bool:
+    """Different classes; or two telling cues of one core class ("followed me home" and
+    "trying to get into my house")."""
+    if other.kind != strong.kind:
+        return True
+    return other.weight == 2 and strong.kind in CUE_CORE and other.start >= strong.end
+
+
+def _near(one: Cue, two: Cue) -> bool:
+    """In the same or the next sentence, or two short sentences apart, and close in words."""
+    sentences, words = abs(one.sentence - two.sentence), abs(one.token - two.token)
+    return words <= CUE_SPAN and (sentences <= 1 or (sentences == 2 and words <= CUE_NEAR))
+
+
+def combined(text: Text, lexicon: Lexicon) -> list[Found]:
+    found, vetoed = cues(text, lexicon)
+    fired: set[Cue] = set()
+    for strong in found:
+        if strong.weight < 2 or strong.sentence in vetoed:
+            continue
+        for other in found:
+            if (
+                _classes_combine(strong, other)
+                and (strong.kind in CUE_CORE or other.kind in CUE_CORE)
+                and frozenset({strong.kind, other.kind}) not in CUE_NEVER
+                and _near(strong, other)
+                and other.sentence not in vetoed
+            ):
+                fired.update((strong, other))
+    return [Found("crisis.cue." + cue.kind, cue.start, cue.end) for cue in fired]
 
 
 def _crisis_category(text: Text, category: str, start: int, end: int) -> str | None:
@@ -271,7 +359,11 @@ def _is_topic(text: Text, before: list[Hit], t0: int, clause: Clause, start: int
         return True
     personal = any(tok.key in FIRST_PERSON for tok in text.tokens[t0 : text.token_at(end - 1) + 1])
     for hit in reversed(before):
-        if personal or t0 - hit.t1 > LINK_WINDOW or hit.kind in ANCHORS:
+        if (
+            personal
+            or t0 - hit.t1 > LINK_WINDOW
+            or (hit.kind in ANCHORS and not _generic(text, hit))
+        ):
             break  # "someone is threatening to kill me" is not a general question
         if hit.kind == FRAME:
             return True  # "do you treat suicidal thoughts?", "can ketamine help with self-harm"
@@ -283,6 +375,13 @@ def _is_topic(text: Text, before: list[Hit], t0: int, clause: Clause, start: int
     ):
         return True  # "suicidal patients"
     return _in_quotation(text, start)
+
+
+def _generic(text: Text, hit: Hit) -> bool:
+    """ "a patient", "any client": a relation word that names nobody in particular."""
+    return (
+        hit.kind == RELATION and hit.t0 > 0 and text.tokens[hit.t0 - 1].key in GENERIC_DETERMINERS
+    )
 
 
 def _in_quotation(text: Text, start: int) -> bool:
@@ -383,7 +482,7 @@ def _status(
             strong = True
         elif hit.kind == VERB and verb_gap is None:
             verb_gap, clause_start_verb = gap, hit.t0 - first <= 1
-        elif hit.kind in ANCHORS:
+        elif hit.kind in ANCHORS and not _generic(text, hit):
             anchor_seen = True
             near = gap <= NEAR or (term.kind == SYMPTOM and gap <= SYMPTOM_WINDOW)
             if near or (verb_gap is not None and verb_gap <= VERB_WINDOW):
@@ -468,7 +567,10 @@ def _ellipsis(text: Text, term: Hit, after: list[Hit]) -> bool:
 
 def verdict_of(found: list[Found]) -> tuple[str, bool]:
     categories = {f.category for f in found}
-    if any(c.startswith("crisis.") and c[7:] in CRISIS_LEVEL for c in categories):
+    if any(
+        c.startswith("crisis.") and (c[7:] in CRISIS_LEVEL or c.startswith("crisis.cue."))
+        for c in categories
+    ):
         return "crisis", True
     resources = any(c in ("crisis.history", "crisis.topic", "crisis.hyperbole") for c in categories)
     medical = any(not c.startswith("crisis.") or c == "crisis.history" for c in categories)

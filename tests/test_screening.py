@@ -178,6 +178,63 @@ def test_crisis_lookalikes(lexicon: Lexicon, text: str, verdict: str, resources:
     assert (result.verdict, result.show_crisis_resources) == (verdict, resources)
 
 
+# Indirect crisis that no single phrase names: two weak cues of different classes combine.
+COMBINED = [
+    ("my sister locked herself in her room with a bottle of pills", {"danger", "means"}),
+    ("I already swallowed 25 of my sleeping pills", {"means", "intent"}),
+    ("He is threatening my mother with a kitchen knife right now, I'm hiding upstairs", None),
+    ("Last night I stood on the overpass for a long time.", {"means", "intent"}),
+    ("I'm sorry for the mess I'm leaving behind.", {"final", "death"}),
+    ("Sorry for the trouble. The insurance money will cover it if I'm gone.", None),
+    ("Mi hermana se cortó las muñecas y dice que lo va a hacer otra vez.", None),
+    ("Someone followed me home from work and is trying to get into my house.", None),
+    ("I keep rehearsing how I would do it.", {"intent", "means"}),
+]
+# The same cue words in everyday use: they must not combine into a crisis.
+COMBINED_LOOKALIKES = [
+    "Goodbye and thanks for everything, we're moving to Ohio!",
+    "I paid off my bill and won't be needing Friday's appointment, thanks.",
+    "Is there a parking garage near you, or should I take the train tonight?",
+    "My car is dead in your lot, can someone help me jump start it right now?",
+    "Can I get a window seat for my infusion tomorrow?",
+    "I cut my hair, and I burned 500 calories this morning!",
+    "Who takes care of my dog this weekend? I'm scared I'll be late.",
+    "In my novel the heroine locks herself in the bathroom with a razor.",
+    "Do you treat patients who took too many pills?",
+    "I'm not going to jump off anything, I just hate the billing line.",
+    "Yesterday I stood in line for an hour at the pharmacy.",
+    "Sorry for the mess I left in the waiting room this morning.",
+    "Someone followed me on Instagram pretending to be you, please help!",
+    "My pills are ready at the pharmacy, I'll pick them up tonight.",
+]
+
+
+@pytest.mark.parametrize(("text", "classes"), COMBINED)
+def test_weak_cues_combine_into_crisis(
+    lexicon: Lexicon, text: str, classes: set[str] | None
+) -> None:
+    """Two weak cues of different classes make a crisis, reported as crisis.cue.* spans."""
+    result = screen(text, lexicon)
+    assert result.verdict == "crisis"
+    assert result.show_crisis_resources
+    cues = {r.category[len("crisis.cue.") :] for r in result.reasons if "cue." in r.category}
+    assert all(0 <= r.start < r.end <= len(text) for r in result.reasons)
+    if classes is not None:
+        assert classes <= cues
+
+
+@pytest.mark.parametrize("text", COMBINED_LOOKALIKES)
+def test_cue_words_in_everyday_use_are_not_crisis(lexicon: Lexicon, text: str) -> None:
+    """Pills, trains, goodbyes, bills and windows in ordinary messages stay out of crisis."""
+    assert screen(text, lexicon).verdict != "crisis"
+
+
+def test_a_single_weak_cue_is_not_crisis(lexicon: Lexicon) -> None:
+    """One cue, however telling, is not enough ("with a knife" alone)."""
+    result = screen("Does your kitchen have a bread knife?", lexicon)
+    assert result.verdict == "clean"
+
+
 def test_offsets_point_into_the_original_text(lexicon: Lexicon) -> None:
     """Offsets are exact on the original text despite NFKC, curly quotes and zero-width chars."""
     text = "Ｈｉ\u200b!  I’m   on   Zoloft\u00a0and I have ＤＯＢ 03/14/1987"
@@ -287,6 +344,8 @@ def _copy_lexicon(tmp_path: Path) -> Path:
     [
         ("crisis.tsv", "passive\t(unbalanced phrase secretword\n"),
         ("crisis.tsv", "nonsense\tsecretword\n"),
+        ("crisis_cues.tsv", "means3\tsecretword\n"),
+        ("crisis_cues.tsv", "means2\t(secretword\n"),
         ("identifiers.tsv", "ssn\t(secretword\\d+)+\n"),
         ("linking.tsv", "secretword\n"),
     ],

