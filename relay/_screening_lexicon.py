@@ -39,7 +39,7 @@ SUBJECT, POSSESSIVE, RELATION, VERB, STRONG, AFTER = (
     "strong",
     "after",
 )
-NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP, PITCH = (
+NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP, PITCH, TOPIC = (
     "neg",
     "pseudo",
     "terminate",
@@ -47,6 +47,7 @@ NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP, PITCH = (
     "service",
     "stop",
     "pitch",
+    "topic",
 )
 TERM_KINDS = frozenset({CONDITION, SYMPTOM, MEDICATION, PROCEDURE, CARE, SELF})
 
@@ -71,6 +72,7 @@ _PRIORITY = {
     VERB: 16,
     TERMINATE: 17,
     PITCH: 18,
+    TOPIC: 19,
 }
 
 CRISIS_CATEGORIES = ("passive", "active", "plan", "self_harm", "danger", "history", "topic")
@@ -299,6 +301,7 @@ _PLAIN_FILES = {
     "general_question_frames.txt": FRAME,
     "medication_stoplist.txt": STOP,
     "pitch_cues.txt": PITCH,
+    "topic_frames.txt": TOPIC,
 }
 _KIND_FILES = {
     "linking.tsv": {SUBJECT, POSSESSIVE, VERB, STRONG, AFTER},

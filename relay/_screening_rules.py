@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from relay._screening_lexicon import (
     AFTER,
+    CARE,
     CONDITION,
     FRAME,
     MEDICATION,
@@ -24,6 +25,7 @@ from relay._screening_lexicon import (
     SUBJECT,
     SYMPTOM,
     TERM_KINDS,
+    TOPIC,
     VERB,
     Lexicon,
     Node,
@@ -85,6 +87,232 @@ TOPIC_AFTER = GENERIC_AFTER | frozenset(
         "industry",
         "sufferers",
         "community",
+        "circle",
+        "circles",
+        "group",
+        "groups",
+        "support",
+        "resources",
+        "services",
+        "training",
+        "workshop",
+        "workshops",
+    }
+)
+# Nouns that make the term before them a topic even beside a person: "I'm organising an anxiety
+# awareness walk", "I'm a diabetes educator". Narrower than TOPIC_AFTER: "I'm a cancer patient"
+# and "I'm in an addiction program" still disclose.
+TOPIC_NOUNS = frozenset(
+    {
+        "awareness",
+        "research",
+        "researcher",
+        "researchers",
+        "studies",
+        "study",
+        "statistics",
+        "month",
+        "week",
+        "stigma",
+        "advocacy",
+        "advocate",
+        "advocates",
+        "education",
+        "educator",
+        "educators",
+        "webinar",
+        "conference",
+        "walk",
+        "fundraiser",
+        "gala",
+        "5k",
+        "campaign",
+        "app",
+        "apps",
+        "tracker",
+        "tracking",
+        "podcast",
+        "episode",
+        "article",
+        "segment",
+        "documentary",
+        "curriculum",
+        "workshop",
+        "seminar",
+        "nonprofit",
+        "foundation",
+        "charity",
+        "ministry",
+        "market",
+        "industry",
+        "policy",
+        "policies",
+    }
+)
+# A care word that names the sender's job or an institution, not their care: "I'm a therapist",
+# "she works at a hospital", "the hospital's ethics committee".
+SEEING = frozenset({"seeing", "saw", "see", "sees", "seen", "visited", "visiting", "with", "by"})
+GOING = frozenset({"went", "go", "goes", "going", "gone", "been", "referred", "sent"})
+WORK_VERBS = frozenset(
+    {"work", "works", "worked", "working", "volunteer", "volunteers", "employed"}
+)
+INSTITUTION_AFTER = frozenset(
+    {
+        "committee",
+        "board",
+        "administration",
+        "administrator",
+        "administrators",
+        "leadership",
+        "system",
+        "network",
+        "ethics",
+        "foundation",
+        "chaplain",
+        "volunteer",
+        "volunteers",
+        "association",
+        "setting",
+        "settings",
+        "policy",
+        "policies",
+        "partners",
+        "staff",
+        "employees",
+        "workers",
+        "colleagues",
+        "peers",
+        "practice",
+        "practices",
+        "group",
+        "groups",
+        "referrals",
+        "directory",
+        "office",
+        "offices",
+        "department",
+        "program",
+        "programs",
+        "students",
+        "residency",
+        "internship",
+        "license",
+        "licensed",
+    }
+)
+# "on" links a medication only right after a person or a form of "be": "I'm on", "she's been on",
+# "my son is on". "a talk on", "information on", "your policy on" tie nothing to anybody.
+ON_AFTER = frozenset(
+    {
+        "i'm",
+        "im",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "still",
+        "currently",
+        "now",
+        "also",
+        "already",
+        "both",
+        "stay",
+        "stayed",
+        "staying",
+        "back",
+        "go",
+        "went",
+        "going",
+        "gone",
+        "put",
+        "kept",
+        "keep",
+        "remain",
+        "remained",
+        "started",
+        "i",
+        "he",
+        "she",
+        "they",
+        "we",
+        "me",
+        "him",
+        "her",
+        "them",
+        "you're",
+        "youre",
+    }
+)
+# A plural relation names a group, not a person ("students struggling with anxiety", "teens
+# with depression"), unless it is somebody's ("my kids both have strep"). The people of one's
+# work are a group even then ("some of my clients have TRD").
+WORK_GROUPS = frozenset(
+    {"clients", "patients", "students", "employees", "coworkers", "co-workers", "colleagues"}
+)
+GROUP_OWNERS = frozenset(
+    {"my", "his", "her", "our", "their", "both", "two", "three", "have", "has", "mis", "sus"}
+)
+SINGULAR_S = frozenset({"boss"})
+OWNERS = frozenset({"my", "his", "her", "mi", "su"})
+OWNABLE_PEOPLE = frozenset({"kids", "children", "teens", "teenagers", "boys", "girls", "twins"})
+# A role word with nothing before it that picks someone out is a modifier, not a person:
+# "teen mental health", "employee burnout", "patient safety", "student wellness". Kin words
+# are left out: "Mom has diabetes" uses one as a name.
+ROLE_WORDS = frozenset(
+    {
+        "teen",
+        "teenager",
+        "child",
+        "kid",
+        "baby",
+        "toddler",
+        "student",
+        "client",
+        "patient",
+        "employee",
+        "coworker",
+        "co-worker",
+        "colleague",
+        "caregiver",
+        "parent",
+        "partner",
+        "spouse",
+        "friend",
+        "neighbor",
+        "roommate",
+    }
+)
+SUBJECT_VERBS = frozenset({"is", "was", "has", "had", "says", "said", "keeps", "can't", "cant"})
+PICKS_OUT = frozenset(
+    {
+        "my",
+        "his",
+        "her",
+        "our",
+        "their",
+        "your",
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "one",
+        "mi",
+        "su",
+        "old",
+        "new",
+        "former",
+        "best",
+        "younger",
+        "older",
+        "little",
+        "oldest",
+        "youngest",
+        "elderly",
     }
 )
 MEDICAL_SERVICES = frozenset(
@@ -234,8 +462,9 @@ def crisis(text: Text, lexicon: Lexicon) -> list[Found]:
         ):
             continue  # an idiom ("dying to") overlaps the phrase, or is it, without being inside
         category = _crisis_category(text, group, start, end)
-        if category:
-            found.append(Found("crisis." + category, start, end))
+        # A denied crisis phrase ("no thoughts of hurting myself") is kept as a marker
+        # with no verdict of its own, so that the word model does not overrule the denial.
+        found.append(Found("crisis." + (category or "denied"), start, end))
     found += [
         Found("crisis.hyperbole", s, e) for action, s, e in text.idioms if action == "resources"
     ]
@@ -322,7 +551,12 @@ def combined(text: Text, lexicon: Lexicon) -> list[Found]:
                 and other.sentence not in vetoed
             ):
                 fired.update((strong, other))
-    return [Found("crisis.cue." + cue.kind, cue.start, cue.end) for cue in fired]
+    # Cues that survived the filters but did not combine are kept as "crisis.lone.*":
+    # no verdict of their own, but the word model needs one as corroboration.
+    lone = [c for c in found if c not in fired and c.sentence not in vetoed]
+    return [Found("crisis.cue." + cue.kind, cue.start, cue.end) for cue in fired] + [
+        Found("crisis.lone." + cue.kind, cue.start, cue.end) for cue in lone
+    ]
 
 
 def _crisis_category(text: Text, category: str, start: int, end: int) -> str | None:
@@ -375,6 +609,74 @@ def _is_topic(text: Text, before: list[Hit], t0: int, clause: Clause, start: int
     ):
         return True  # "suicidal patients"
     return _in_quotation(text, start)
+
+
+def _names_nobody(text: Text, hit: Hit) -> bool:
+    """For disclosure: a generic relation, or a plural one that is nobody's in particular."""
+    if _generic(text, hit):
+        return True
+    if hit.kind != RELATION:
+        return False
+    last = text.tokens[hit.t1 - 1].key
+    if hit.t1 - hit.t0 == 1 and last in ROLE_WORDS:
+        if hit.t0 and text.tokens[hit.t0 - 1].key in PICKS_OUT:
+            return False
+        # ... unless it is the subject of what follows: "kid gave me strep", "client is on lithium"
+        following = text.tokens[hit.t1 : hit.t1 + 1]
+        return not (
+            (following and following[0].key in SUBJECT_VERBS)
+            or any(h.t0 == hit.t1 and h.kind in (VERB, AFTER, STRONG) for h in text.hits)
+        )
+    if not last.endswith("s") or last in SINGULAR_S:
+        return False
+    if last in WORK_GROUPS:
+        return True
+    owners = {tok.key for tok in text.tokens[max(0, hit.t0 - 3) : hit.t0]}
+    return not owners & GROUP_OWNERS
+
+
+def _owned_people(text: Text, hit: Hit) -> bool:
+    """ "kids" is a general-question word, but "my kids" and "two kids" are somebody's."""
+    if hit.t1 - hit.t0 != 1 or text.tokens[hit.t0].key not in OWNABLE_PEOPLE:
+        return False
+    return hit.t0 > 0 and text.tokens[hit.t0 - 1].key in GROUP_OWNERS
+
+
+def _occupation(text: Text, term: Hit) -> bool:
+    """A care word naming a job or an institution: "I'm a therapist", "I work at a hospital",
+    "our hospital's ethics committee"."""
+    if term.kind != CARE:
+        return False
+    following = text.tokens[term.t1 : term.t1 + 1]
+    if following and following[0].key in INSTITUTION_AFTER:
+        return True
+    keys = [tok.key for tok in text.tokens[max(0, term.t0 - 4) : term.t0]]
+    if keys and keys[-1] in ("a", "an", "any"):
+        # "I'm a therapist", "can I interview a psychiatrist?"; but "I'm seeing a psychiatrist",
+        # "sessions with a therapist" and "I went to a cardiologist" are someone's care
+        seen = len(keys) >= 2 and keys[-2] in SEEING
+        went = len(keys) >= 3 and keys[-2] == "to" and keys[-3] in GOING
+        return not (seen or went)
+    return any(key in WORK_VERBS for key in keys)
+
+
+def _topic_noun_after(text: Text, term: Hit) -> bool:
+    """ "an anxiety awareness walk", "a PTSD researcher"; but "my depression research" is hers."""
+    following = text.tokens[term.t1 : term.t1 + 1]
+    if not following or following[0].key not in TOPIC_NOUNS:
+        return False
+    return not (term.t0 and text.tokens[term.t0 - 1].key in HISTORY_POSSESSIVE)
+
+
+def _weak_on(text: Text, verb: Hit, before: list[Hit]) -> bool:
+    """ "on" that follows no person and no form of "be": "a talk on", "your policy on"."""
+    if text.tokens[verb.t0].key != "on" or verb.t1 - verb.t0 != 1:
+        return False
+    if verb.t0 == 0:
+        return True
+    if text.tokens[verb.t0 - 1].key in ON_AFTER:
+        return False
+    return not any(h.kind in ANCHORS and h.t1 == verb.t0 for h in before)
 
 
 def _generic(text: Text, hit: Hit) -> bool:
@@ -462,12 +764,17 @@ def _status(
     text: Text, term: Hit, before: list[Hit], after: list[Hit], inherits: bool, first: int
 ) -> int:
     """Decide whether a health term is about a person (LINKED) or general, negated, unlinked."""
+    owned = term.t0 > 0 and text.tokens[term.t0 - 1].key in OWNERS
     for hit in reversed(before):
-        if term.t0 - hit.t1 > NEG_WINDOW:
-            break
+        if term.t0 - hit.t1 > NEG_WINDOW or owned:
+            break  # "won't refill my sertraline": what is someone's exists, negated or not
         if hit.kind == NEG:
             return LINKED if _ellipsis(text, term, after) else NEGATED
     if term.kind == SELF:
+        return LINKED
+    if _occupation(text, term) or _topic_noun_after(text, term):
+        return GENERIC
+    if _relative_clause(term, after):
         return LINKED
     verb_gap: int | None = None
     strong = anchor_seen = False
@@ -476,27 +783,62 @@ def _status(
         gap = term.t0 - hit.t1
         if gap > LINK_WINDOW:
             break
+        if hit.kind == FRAME and _owned_people(text, hit):
+            anchor_seen = True  # "my kids both have strep", "I have two kids with ADHD"
+            if gap <= NEAR or (verb_gap is not None and verb_gap <= VERB_WINDOW):
+                return LINKED
+            continue
         if hit.kind == FRAME:
-            return GENERIC
+            # "your newsletter about anxiety made me realise...": a tie after the term still counts
+            return LINKED if _tied_after(text, term, after, phrases_only=True) else GENERIC
+        if hit.kind == TOPIC and gap <= 1 and not strong and verb_gap is None:
+            # "signs of depression": the topic word takes the term's place; it is someone's
+            # only if a person is tied to it ("I have signs of", "my son shows symptoms of")
+            earlier = [h for h in before if h.t1 <= hit.t0]
+            topic = Hit(term.kind, hit.t0, hit.t1, hit.start, hit.end)
+            linked = _status(text, topic, earlier, after, inherits, first) == LINKED
+            return LINKED if linked else GENERIC
         if hit.kind == STRONG:
             strong = True
         elif hit.kind == VERB and verb_gap is None:
-            verb_gap, clause_start_verb = gap, hit.t0 - first <= 1
-        elif hit.kind in ANCHORS and not _generic(text, hit):
+            if hit.t0 <= first or not _weak_on(text, hit, before):  # "on Lexapro 20mg"
+                verb_gap, clause_start_verb = gap, hit.t0 - first <= 1
+        elif hit.kind in ANCHORS and _names_nobody(text, hit):
+            return GENERIC  # "students struggling with anxiety", "teen depression"
+        elif hit.kind in ANCHORS:
             anchor_seen = True
             near = gap <= NEAR or (term.kind == SYMPTOM and gap <= SYMPTOM_WINDOW)
             if near or (verb_gap is not None and verb_gap <= VERB_WINDOW):
                 return LINKED
     if strong or (not anchor_seen and (inherits or clause_start_verb)):
         return LINKED
+    return LINKED if _tied_after(text, term, after) else UNLINKED
+
+
+def _tied_after(text: Text, term: Hit, after: list[Hit], *, phrases_only: bool = False) -> bool:
+    """Words after the term that tie it to a person: "...isn't working", "...for me".
+    After a general frame only the phrases count: "...to share with my book club" does not."""
     for hit in after:
         if hit.t0 - term.t1 > AFTER_WINDOW or hit.kind == FRAME:
             break
         if hit.kind == AFTER or (
-            hit.kind in (SUBJECT, POSSESSIVE) and text.tokens[hit.t0].key in AFTER_PERSON
+            not phrases_only
+            and hit.kind in (SUBJECT, POSSESSIVE)
+            and text.tokens[hit.t0].key in AFTER_PERSON
         ):
-            return LINKED
-    return UNLINKED
+            return True
+    return False
+
+
+def _relative_clause(term: Hit, after: list[Hit]) -> bool:
+    """A person and a verb right after the term: "the lithium I'm on", "the Xanax she takes"."""
+    return (
+        len(after) >= 2
+        and after[0].kind == SUBJECT
+        and after[0].t0 - term.t1 <= 1
+        and after[1].kind == VERB
+        and after[1].t0 == after[0].t1
+    )
 
 
 def _treatment_history(text: Text, term: Hit, before: list[Hit]) -> bool:
@@ -568,7 +910,8 @@ def _ellipsis(text: Text, term: Hit, after: list[Hit]) -> bool:
 def verdict_of(found: list[Found]) -> tuple[str, bool]:
     categories = {f.category for f in found}
     if any(
-        c.startswith("crisis.") and (c[7:] in CRISIS_LEVEL or c.startswith("crisis.cue."))
+        c.startswith("crisis.")
+        and (c[7:] in CRISIS_LEVEL or c.startswith(("crisis.cue.", "crisis.model")))
         for c in categories
     ):
         return "crisis", True

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 from relay import _screening_rules as rules
-from relay._screening_lexicon import Lexicon, LexiconError, load
+from relay._screening_lexicon import Lexicon as RuleLexicon
+from relay._screening_lexicon import LexiconError, load
+from relay._screening_model import CrisisModel, ModelFileError, load_model
 from relay._screening_text import normalise
 
 __all__ = [
@@ -68,12 +70,58 @@ def default_lexicon_dir() -> Path:
     return Path(sys.prefix) / "share" / "contact-relay" / "screening"
 
 
+@dataclass(frozen=True)
+class Lexicon:
+    """Everything screening reads, built once at start-up by load_lexicon() and shared:
+    the rule lexicons and the crisis word model."""
+
+    rules: RuleLexicon
+    model: CrisisModel
+
+
 def load_lexicon(directory: Path | None = None) -> Lexicon:
     """Read and precompile the lexicons; raises LexiconError naming the file and line."""
-    return load(default_lexicon_dir() if directory is None else directory)
+    directory = default_lexicon_dir() if directory is None else directory
+    rule_lexicon = load(directory)  # first: it names a missing directory as such
+    try:
+        model = load_model(directory / "crisis_model.tsv")
+    except FileNotFoundError:
+        raise LexiconError("crisis_model.tsv: missing from the lexicon directory") from None
+    except ModelFileError as exc:
+        raise LexiconError(str(exc)) from None
+    return Lexicon(rules=rule_lexicon, model=model)
+
+
+# The rules' own judgement that a crisis word was a topic question, hyperbole, past
+# history or denied stands: the word model does not overrule it.
+_RULES_DECIDED = frozenset({"crisis.topic", "crisis.hyperbole", "crisis.history", "crisis.denied"})
+# Markers for the word model only; never reported as reasons.
+_MARKERS = ("crisis.lone.", "crisis.denied")
+
+
+def _second_opinion(text: str, found: list[rules.Found], model: CrisisModel) -> list[rules.Found]:
+    """Crisis evidence from the word model, when the rules found no crisis themselves.
+    A core crisis cue the rules saw survive negation, fiction and everyday uses
+    ("crisis.lone.*") corroborates, and the model then stands in for the second cue."""
+    categories = {f.category for f in found}
+    if categories & _RULES_DECIDED or rules.verdict_of(found)[0] == "crisis":
+        return []
+    # Only a cue of a core class (death, means, danger, body, self-harm) corroborates:
+    # "last night" or "tonight" alone says nothing about a crisis.
+    lone = any(c.removeprefix("crisis.lone.") in rules.CUE_CORE for c in categories)
+    evidence = model.says_crisis(text, corroborated=lone)
+    return [rules.Found("crisis.model", f.start, f.end) for f in evidence]
 
 
 def _screen_window(text: str, lexicon: Lexicon) -> list[rules.Found]:
+    found = _screen_rules(text, lexicon.rules)
+    evidence = _second_opinion(text, found, lexicon.model)
+    if evidence:  # the lone cues are part of the crisis evidence
+        return [f for f in found if f.category != "crisis.denied"] + evidence
+    return [f for f in found if not f.category.startswith(_MARKERS)]
+
+
+def _screen_rules(text: str, lexicon: RuleLexicon) -> list[rules.Found]:
     norm, index = normalise(text)
     prepared = rules.prepare(norm, lexicon)
     found = rules.crisis(prepared, lexicon)

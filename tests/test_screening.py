@@ -127,6 +127,40 @@ def test_general_service_questions_are_clean(lexicon: Lexicon, text: str) -> Non
     assert screen(text, lexicon).verdict == "clean"
 
 
+# Medical precision (2025-12): who a term belongs to, when the writer is not a patient.
+NOBODY_IN_PARTICULAR = [
+    "Can I book a hangover drip for Saturday morning?",  # the service hangovers are sold for
+    "hungover, are walk-ins ok today",
+    "What are the warning signs of psychosis we should teach parents about?",  # topic frame
+    "I'm planning a suicide prevention and depression awareness walk in June.",  # topic noun
+    "I'm a psychiatrist and would like to visit your clinic.",  # a job, not care
+    "Our hospital's ethics board is reviewing ketamine policies in the county.",  # institution
+    "I run workshops for employees struggling with burnout.",  # a group
+    "Please send me your handout on insomnia.",  # writing about a topic
+    "What is your policy on Adderall before treatment?",  # "on" that ties nothing
+]
+STILL_SOMEONES = [
+    "I have early signs of psychosis and my psychiatrist wants me seen.",
+    "hungover and I took 4 Tylenol PM last night",
+    "Both my kids have the flu, can they get fluids?",
+    "Is the drip safe with the Zoloft I take?",
+    "I forgot to take my lithium yesterday, does that matter?",
+    "Student of mine, Ana, has epilepsy and asked about the drip.",
+]
+
+
+@pytest.mark.parametrize("text", NOBODY_IN_PARTICULAR)
+def test_terms_about_nobody_in_particular_are_clean(lexicon: Lexicon, text: str) -> None:
+    """Hangover requests, topics, jobs, institutions and groups disclose nobody's health."""
+    assert screen(text, lexicon).verdict == "clean"
+
+
+@pytest.mark.parametrize("text", STILL_SOMEONES)
+def test_terms_tied_to_someone_still_count(lexicon: Lexicon, text: str) -> None:
+    """The same words tied to the sender or a named person stay medical."""
+    assert screen(text, lexicon).verdict == "medical"
+
+
 def test_first_person_hypothetical_is_medical(lexicon: Lexicon) -> None:
     """ "If I have high blood pressure..." defaults to medical."""
     assert (

@@ -51,15 +51,17 @@ def test_shared_corpus_floors(lexicon: Lexicon) -> None:
 
 
 def test_own_cases_floors(lexicon: Lexicon) -> None:
-    """Own cases: >= 90% crisis recall, >= 94% caught, <= 1% clean stopped.
+    """Own cases: >= 90% crisis recall, >= 95% caught, <= 1% clean stopped.
 
     The 2025-12 combined-cue work added 100+ indirect crisis messages (the last 15 written
     after the rules and kept, misses included, as a check on generalisation) and 100+ clean
     and medical messages using the same cue words; 90.2% / 94.6% / 0.8% when set.
+    The medical-precision work (cl255-cl279, md179-md194: hangover, topics, organisations,
+    groups, jobs) took the rules alone to 90.2% / 95.7% / 0.0%.
     """
     crisis, caught, stopped = _figures(OWN, lexicon)
     assert crisis >= 0.90
-    assert caught >= 0.94
+    assert caught >= 0.95
     assert stopped <= 0.01
 
 
@@ -85,13 +87,14 @@ def test_holdout_a_floors(lexicon: Lexicon) -> None:
 
 
 def test_holdout_b_floors(lexicon: Lexicon) -> None:
-    """Holdout B (240 lines): 100% crisis, >= 95% caught, <= 5.5% clean stopped.
+    """Holdout B (240 lines): 100% crisis, >= 98% caught, <= 2% clean stopped.
 
     Before the combined-cue detector: 51.4% / 83.1% / 5.5%. Its crisis misses were read to learn
-    the kinds of expression, so it is no longer blind either. The clean messages it stops come
-    from the disclosure pass ("hangover" drips, "signs of depression" topics), not from crisis.
+    the kinds of expression, so it is no longer blind either. The 5.5% clean stopped came from
+    the disclosure pass ("hangover" drips, "signs of depression" topics, a hospital committee);
+    after the medical-precision work the rules alone give 100% / 99.2% / 0.0%.
     """
     crisis, caught, stopped = _figures(HOLDOUT_B, lexicon)
     assert crisis == 1.0
-    assert caught >= 0.95
-    assert stopped <= 0.055
+    assert caught >= 0.98
+    assert stopped <= 0.02
