@@ -62,9 +62,7 @@ async def _run(host: str, port: int, request: bytes, total: int, concurrency: in
     result = LoadResult(total, 0.0, {}, [])
     share = total // concurrency
     start = time.perf_counter()
-    await asyncio.gather(
-        *(_worker(host, port, request, share, result) for _ in range(concurrency))
-    )
+    await asyncio.gather(*(_worker(host, port, request, share, result) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - start
     result.requests = share * concurrency
     return result

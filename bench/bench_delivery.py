@@ -19,12 +19,12 @@ import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relay.compose import draft_submission, render  # noqa: E402
-from relay.delivery import SmtpSender, Worker  # noqa: E402
-from relay.metrics import Metrics  # noqa: E402
-from relay.outbox import NewItem, SqliteOutbox  # noqa: E402
-from relay.settings import DeliverySettings, SmtpSettings  # noqa: E402
-from tests.support import Sink, SinkServer  # noqa: E402
+from relay.compose import draft_submission, render
+from relay.delivery import SmtpSender, Worker
+from relay.metrics import Metrics
+from relay.outbox import NewItem, SqliteOutbox
+from relay.settings import DeliverySettings, SmtpSettings
+from tests.support import Sink, SinkServer
 
 FIELDS = {
     "name": "Bench Visitor",

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import build_post, run_load  # noqa: E402
-from tests.support import ROOT, RelayProcess, clean_env, free_port, wait_for  # noqa: E402
+from bench._load import build_post, run_load
+from tests.support import ROOT, RelayProcess, clean_env, free_port, wait_for
 
 FORM = urlencode(
     {
@@ -108,8 +108,10 @@ def main() -> None:
           f"p50 {ours.percentile(0.5) / base.percentile(0.5):.1f}x, "
           f"p99 {ours.percentile(0.99) / base.percentile(0.99):.1f}x")  # fmt: skip
     print(f"accepted {ok}/{ours.requests} (statuses {ours.statuses})")
-    print(f"memory: RSS {rss_1k / 1024:.1f} MiB after 1,000 submissions, "
-          f"{rss_long / 1024:.1f} MiB after {args.long:,} ({(rss_long / rss_1k - 1) * 100:+.1f}%)")
+    print(
+        f"memory: RSS {rss_1k / 1024:.1f} MiB after 1,000 submissions, "
+        f"{rss_long / 1024:.1f} MiB after {args.long:,} ({(rss_long / rss_1k - 1) * 100:+.1f}%)"
+    )
 
 
 if __name__ == "__main__":

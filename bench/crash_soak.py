@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import crash_soak  # noqa: E402
+from tests.support import crash_soak
 
 
 def main() -> None:

@@ -85,8 +85,9 @@ class RelayProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
                 return False
-        return self.proc.returncode in (0, -signal.SIGTERM) and b"relay stopped" in (
-            self.log.read_bytes().rsplit(b"relay started", 1)[-1]
+        return (
+            self.proc.returncode in (0, -signal.SIGTERM)
+            and b"relay stopped" in (self.log.read_bytes().rsplit(b"relay started", 1)[-1])
         )
 
 

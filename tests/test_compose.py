@@ -95,10 +95,15 @@ def test_urgent_notice_has_contact_details_and_message_only_when_asked(include: 
     when crisis_include_message is on."""
     msg = parsed(
         draft_urgent(
-            fields=FIELDS, form_id="contact", from_address="no-reply@clinic.example",
-            recipients=["oncall@clinic.example"], submission_id="abc", include_message=include,
+            fields=FIELDS,
+            form_id="contact",
+            from_address="no-reply@clinic.example",
+            recipients=["oncall@clinic.example"],
+            submission_id="abc",
+            include_message=include,
             resources=["988 Suicide & Crisis Lifeline: Call or text 988"],
-            reply_to="ana@example.com", now=NOW,
+            reply_to="ana@example.com",
+            now=NOW,
         )  # fmt: skip
     )
     body = msg.get_content()

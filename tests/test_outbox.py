@@ -97,7 +97,9 @@ def test_dead_items_keep_their_body_until_retried_or_purged(outbox: SqliteOutbox
     """Dead items are parked with the body; an operator retry queues them again."""
     outbox.add([new_item()], now=100, give_up_after=DAY)
     outbox.claim(now=100, lease=60)
-    outbox.mark_dead("item1", now=101, error="550", recipients=[], failed={"desk@clinic.example": 550})
+    outbox.mark_dead(
+        "item1", now=101, error="550", recipients=[], failed={"desk@clinic.example": 550}
+    )
     item = outbox.get("item1")
     assert item is not None and item.state == "dead" and item.body is not None
     assert outbox.retry("item1", now=500, give_up_after=DAY)
@@ -110,7 +112,7 @@ def test_dead_items_keep_their_body_until_retried_or_purged(outbox: SqliteOutbox
 def test_purge_removes_old_sent_and_dead_rows(outbox: SqliteOutbox) -> None:
     """purge deletes sent metadata past the cut-off and, when asked, dead items."""
     outbox.add([new_item(1), new_item(2), new_item(3)], now=0, give_up_after=DAY)
-    for n in (1, 2):
+    for _ in (1, 2):
         outbox.claim(now=0, lease=60)
     outbox.mark_sent("item1", now=0)
     outbox.mark_dead("item2", now=0, error="550", recipients=[], failed={})

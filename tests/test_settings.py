@@ -46,7 +46,9 @@ def test_shipped_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """RELAY_SECTION__KEY beats the TOML file, including lists inside a form."""
-    path = write(tmp_path, '[smtp]\nhost = "from-file"\n[forms.contact]\nrecipients = ["a@x.example"]\n')
+    path = write(
+        tmp_path, '[smtp]\nhost = "from-file"\n[forms.contact]\nrecipients = ["a@x.example"]\n'
+    )
     monkeypatch.setenv("RELAY_SMTP__HOST", "from-env")
     monkeypatch.setenv("RELAY_FORMS__CONTACT__RECIPIENTS", '["b@clinic.example"]')
     monkeypatch.setenv("RELAY_DELIVERY__RETRY_INITIAL", "5")
@@ -56,7 +58,9 @@ def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert s.delivery.retry_initial == 5
 
 
-def test_relay_config_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relay_config_variable_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """RELAY_CONFIG points at the TOML file when --config is not given."""
     path = write(tmp_path, "[server]\nport = 9001\n")
     monkeypatch.setenv("RELAY_CONFIG", str(path))
@@ -86,7 +90,7 @@ def test_only_secrets_may_come_from_files(tmp_path: Path, monkeypatch: pytest.Mo
     [
         ('[forms.contact]\nmedical = "drop"\n', "forms.contact.medical"),
         ('[forms.contact]\nrecipients = ["not an address"]\n', "forms.contact.recipients"),
-        ('[forms.contact]\nrecipients = []\n', "forms.contact"),
+        ("[forms.contact]\nrecipients = []\n", "forms.contact"),
         ('[forms.contact]\nrequired = ["age"]\n', "forms.contact"),
         ('[forms.contact]\nsubject = "{name.__class__}"\n', "forms.contact"),
         ('[forms.contact]\nallowed_origins = ["clinic.example"]\n', "allowed_origins"),

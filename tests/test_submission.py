@@ -104,7 +104,9 @@ def test_phone_numbers_are_checked(phone: str) -> None:
     assert "phone" in problems({**GOOD, "phone": phone})
 
 
-@pytest.mark.parametrize("phone", ["+1 (555) 123-4567", "555.123.4567", "0612345678", "555-123-4567 ext 12"])
+@pytest.mark.parametrize(
+    "phone", ["+1 (555) 123-4567", "555.123.4567", "0612345678", "555-123-4567 ext 12"]
+)
 def test_ordinary_phone_numbers_pass(phone: str) -> None:
     """Common national and international formats are accepted."""
     assert validate("contact", FORM, LIMITS, {**GOOD, "phone": phone}).fields["phone"] == phone
