@@ -500,26 +500,32 @@ class Cue:
     token: int
 
 
-def cues(text: Text, lexicon: Lexicon) -> tuple[list[Cue], set[int]]:
-    """Cues that survive negation, topic, quotation and history checks; vetoed sentences."""
+def cues(text: Text, lexicon: Lexicon) -> tuple[list[Cue], set[int], list[Found]]:
+    """Cues that survive negation, topic, quotation and history checks; vetoed sentences;
+    and "crisis.denied" markers where a cue was negated or a veto (fiction) was seen."""
     words = [(m.group().replace("'", ""), m.start()) for m in _WORD.finditer(text.masked)]
     matches = lexicon.cues.find(text.masked, words)
     if not matches:
-        return [], set()
+        return [], set(), []
     sentence_starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text.masked)]
     found: list[Cue] = []
     vetoed: set[int] = set()
+    denied: list[Found] = []
     for group, start, end in matches:
         if group == "everyday":
             continue  # it only shadows a cue at the same word ("cut my hair")
         sentence = bisect_right(sentence_starts, start) - 1
         if group == "veto":
             vetoed.update((sentence - 1, sentence, sentence + 1))
+            denied.append(Found("crisis.denied", start, end))
             continue
-        if _crisis_category(text, "cue", start, end) != "cue":
+        category = _crisis_category(text, "cue", start, end)
+        if category != "cue":
+            if category is None:  # negated: "I'm not going to jump off anything"
+                denied.append(Found("crisis.denied", start, end))
             continue  # negated, general, quoted or historical
         found.append(Cue(group[:-1], int(group[-1]), start, end, sentence, text.token_at(start)))
-    return found, vetoed
+    return found, vetoed, denied
 
 
 def _classes_combine(strong: Cue, other: Cue) -> bool:
@@ -537,7 +543,7 @@ def _near(one: Cue, two: Cue) -> bool:
 
 
 def combined(text: Text, lexicon: Lexicon) -> list[Found]:
-    found, vetoed = cues(text, lexicon)
+    found, vetoed, denied = cues(text, lexicon)
     fired: set[Cue] = set()
     for strong in found:
         if strong.weight < 2 or strong.sentence in vetoed:
@@ -554,9 +560,11 @@ def combined(text: Text, lexicon: Lexicon) -> list[Found]:
     # Cues that survived the filters but did not combine are kept as "crisis.lone.*":
     # no verdict of their own, but the word model needs one as corroboration.
     lone = [c for c in found if c not in fired and c.sentence not in vetoed]
-    return [Found("crisis.cue." + cue.kind, cue.start, cue.end) for cue in fired] + [
-        Found("crisis.lone." + cue.kind, cue.start, cue.end) for cue in lone
-    ]
+    return (
+        [Found("crisis.cue." + cue.kind, cue.start, cue.end) for cue in fired]
+        + [Found("crisis.lone." + cue.kind, cue.start, cue.end) for cue in lone]
+        + denied
+    )
 
 
 def _crisis_category(text: Text, category: str, start: int, end: int) -> str | None:
