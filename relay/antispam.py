@@ -1,22 +1,34 @@
-"""Spam defences beyond the honeypot: a signed fill-time token and a content heuristic.
+"""Spam defences beyond the honeypot: a signed fill-time token, a self-hosted
+proof-of-work check and a content heuristic.
 
 The token is issued with the hosted form (and by ``GET /f/{id}/token`` for other
 sites' forms): ``v1.<issued unix seconds>.<HMAC-SHA256>``. A post that comes back
 faster than a person can type is treated like a filled honeypot (same-looking
 success, nothing stored). The content heuristic only marks a message for staff; it
 never drops one, because a false positive there would lose a real patient's note.
+
+The proof of work follows the ALTCHA protocol (PyPI ``altcha``, no third party): the
+page fetches a signed, expiring challenge, its script finds the number whose SHA-256
+with the salt matches, and the post carries the solution in ``altcha``. The library
+keeps no record of used solutions, so the relay spends each one in its database
+(``SqliteOutbox.spend``): a solution replayed is refused.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from altcha import v1 as altcha_v1
 
 TOKEN_FIELD = "_ts"  # noqa: S105 (a form field name, not a secret)
 MAX_TOKEN_AGE = 2 * 86400  # an older page still posts; its token is simply not used
@@ -68,6 +80,38 @@ class FillToken:
         if age < min_seconds:
             return "too_fast"
         return "ok"
+
+
+POW_FIELD = "altcha"
+POW_LIFETIME = 600  # seconds a challenge may be solved and used
+
+
+class ProofOfWork:
+    def __init__(self, key: bytes, max_number: int) -> None:
+        self._key = key.hex()
+        self._max_number = max_number
+
+    def challenge(self, now: float) -> dict[str, Any]:
+        expires = datetime.fromtimestamp(now + POW_LIFETIME, UTC)
+        made = altcha_v1.create_challenge(
+            altcha_v1.ChallengeOptions(
+                hmac_key=self._key, max_number=self._max_number, expires=expires
+            )
+        )
+        return dict(made.to_dict())
+
+    def verify(self, payload: object) -> str | None:
+        """The solution's signature (the key to spend) when valid and unexpired, else None."""
+        if not isinstance(payload, str) or not payload or len(payload) > 2048:
+            return None
+        ok, _ = altcha_v1.verify_solution(payload, self._key, True)
+        if not ok:
+            return None
+        try:
+            signature = json.loads(base64.b64decode(payload))["signature"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return signature if isinstance(signature, str) else None
 
 
 _LINK = re.compile(r"https?://|www\.|\[url[=\]]|<a\s+href", re.IGNORECASE)

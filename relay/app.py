@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relay import intake
-from relay.antispam import FillToken, load_or_create_key
+from relay.antispam import FillToken, ProofOfWork, load_or_create_key
 from relay.delivery import Sender, Worker, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
@@ -61,10 +61,8 @@ def create_app(
         outbox = SqliteOutbox(
             settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout
         )
-        fill_token = FillToken(
-            load_or_create_key(
-                settings.security.signing_key.get_secret_value(), settings.storage.data_dir
-            )
+        key = load_or_create_key(
+            settings.security.signing_key.get_secret_value(), settings.storage.data_dir
         )
         worker = Worker(
             outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
@@ -78,7 +76,8 @@ def create_app(
                     settings=settings, outbox=outbox, worker=worker, metrics=metrics,
                     commits=GroupCommit(outbox, give_up_after=settings.delivery.give_up_after),
                     lexicon=lexicon, pages=page_context, clock=clock, limiter=limiter,
-                    fill_token=fill_token,
+                    fill_token=FillToken(key),
+                    pow=ProofOfWork(key, settings.security.pow_max_number),
                 )  # fmt: skip
                 # Shutdown: uvicorn has finished the requests in flight; the worker
                 # hands back any claim as it is cancelled.
@@ -96,6 +95,7 @@ def create_app(
         # One route for the three methods, so that a 405 lists all of them in Allow.
         Route("/f/{form_id}", intake.form_endpoint, methods=["GET", "POST", "OPTIONS"]),
         Route("/f/{form_id}/token", intake.token, methods=["GET"]),
+        Route("/f/{form_id}/challenge", intake.challenge, methods=["GET"]),
         Route("/f/{form_id}/thanks", intake.thanks, methods=["GET"]),
         Route("/f/{form_id}/support", intake.support, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

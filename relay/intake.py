@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from relay import pages
-from relay.antispam import TOKEN_FIELD, spam_signals
+from relay.antispam import POW_FIELD, POW_LIFETIME, TOKEN_FIELD, spam_signals
 from relay.compose import draft_submission, draft_urgent, envelope_sender
 from relay.errors import BadBody, InvalidSubmission, OutboxUnavailable
 from relay.origins import VARY, OriginCheck, check_origin, next_url
@@ -138,6 +139,17 @@ async def token(request: Request[State]) -> Response:
     )
 
 
+async def challenge(request: Request[State]) -> Response:
+    """A fresh proof-of-work challenge for a form that asks for one."""
+    state = request.state
+    form = state["settings"].forms.get(request.path_params["form_id"])
+    if form is None or not form.proof_of_work:
+        return not_found(request)
+    check = check_origin(request, form)
+    body = state["pow"].challenge(state["clock"]())
+    return JSONResponse(body, headers={**NO_STORE, **check.headers()})
+
+
 async def submit(request: Request[State]) -> Response:
     form_id = request.path_params["form_id"]
     form = request.state["settings"].forms.get(form_id)
@@ -183,6 +195,15 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
         # Same-looking success, nothing stored: a bot learns nothing from the answer.
         metrics.submissions.labels(form=form_id, outcome="spam").inc()
         return _accepted(request, form_id, form, new_submission_id(), None, redirect)
+    if form.proof_of_work and not await _spend_proof_of_work(posted, state):
+        metrics.submissions.labels(form=form_id, outcome="no_proof_of_work").inc()
+        return problem_response(
+            request,
+            Problem(403, "Please send the form from its page",
+                    "This form runs a short check in your browser before sending, and it did "
+                    "not complete (or was used before). Please reload the page, make sure "
+                    "JavaScript is on, and send again.", type="proof-of-work"),
+        )  # fmt: skip
     try:
         sub = validate(form_id, form, settings.limits, posted, repeated)
     except InvalidSubmission as exc:
@@ -211,6 +232,21 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
     state["worker"].wake()
     metrics.submissions.labels(form=form_id, outcome="accepted").inc()
     return _accepted(request, form_id, form, submission_id, screening, redirect)
+
+
+async def _spend_proof_of_work(posted: Mapping[str, object], state: State) -> bool:
+    """A valid, unexpired solution that was not used before (then it is used up)."""
+    signature = state["pow"].verify(posted.get(POW_FIELD))
+    if signature is None:
+        return False
+    now = state["clock"]()
+    outbox = state["outbox"]
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: outbox.spend(signature, now=now, until=now + POW_LIFETIME)
+        )
+    except OutboxUnavailable:
+        return False
 
 
 def _looks_automated(posted: Mapping[str, object], form: FormSettings, state: State) -> bool:

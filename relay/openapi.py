@@ -59,6 +59,10 @@ def _fields_schema(settings: Settings) -> dict[str, Any]:
     if "email" in props:
         props["email"] = {"type": "string", "format": "email", "maxLength": 254}
     props["_gotcha"] = {"type": "string", "description": "Honeypot: leave empty."}
+    props["altcha"] = {
+        "type": "string",
+        "description": "Proof-of-work solution, for forms with proof_of_work on.",
+    }
     props["_next"] = {
         "type": "string",
         "format": "uri",
@@ -112,7 +116,11 @@ def _intake(settings: Settings) -> dict[str, Any]:
                 },
             },
             "400": _problem("Malformed body (unreadable JSON or form, a file, too many fields)."),
-            "403": _problem("Origin not allowed for this form.", headers=_VARY),
+            "403": _problem(
+                "Origin not allowed for this form, or its proof of work (type "
+                ".../proof-of-work) missing, invalid, expired or used before.",
+                headers=_VARY,
+            ),
             "404": _problem("Unknown form."),
             "413": _problem(f"Body larger than {limit} bytes.", headers=_VARY),
             "415": _problem("Unsupported content type.", headers=_VARY),
@@ -188,6 +196,25 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/FillToken"}
+                                }
+                            },
+                        },
+                        "404": not_found,
+                    },
+                },
+            },
+            "/f/{form_id}/challenge": {
+                "parameters": [form_param],
+                "get": {
+                    "summary": "A proof-of-work challenge (ALTCHA v1) for forms that ask for one",
+                    "responses": {
+                        "200": {
+                            "description": "Solve, then post the base64 JSON solution as "
+                            "the field 'altcha'.",
+                            "headers": {**_NO_STORE, **_VARY},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Challenge"}
                                 }
                             },
                         },
@@ -275,6 +302,17 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "type": "object",
                     "required": ["field", "value"],
                     "properties": {"field": {"const": "_ts"}, "value": {"type": "string"}},
+                },
+                "Challenge": {
+                    "type": "object",
+                    "required": ["algorithm", "challenge", "maxNumber", "salt", "signature"],
+                    "properties": {
+                        "algorithm": {"type": "string"},
+                        "challenge": {"type": "string"},
+                        "maxNumber": {"type": "integer"},
+                        "salt": {"type": "string"},
+                        "signature": {"type": "string"},
+                    },
                 },
                 "Problem": {
                     "type": "object",

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS spent (token TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 STATES = ("queued", "sending", "sent", "dead")
@@ -328,6 +329,16 @@ class SqliteOutbox:
                 "SELECT min(created_at) FROM outbox WHERE state IN ('queued','sending')"
             ).fetchone()[0]
         return Stats(counts=counts, oldest_queued_at=oldest)
+
+    def spend(self, token: str, *, now: float, until: float) -> bool:
+        """Record a one-time token (a proof-of-work solution); False if it was used before.
+        Expired tokens are forgotten: their own expiry already refuses them."""
+        with self._write() as db:
+            db.execute("DELETE FROM spent WHERE until < ?", (now,))
+            cur = db.execute(
+                "INSERT OR IGNORE INTO spent (token, until) VALUES (?, ?)", (token, until)
+            )
+            return cur.rowcount == 1
 
     def writable(self, *, now: float) -> bool:
         """True when a real write commits right now (for /readyz): catches a full disk,

@@ -318,9 +318,19 @@ def _form(
     )
     # novalidate: the server's messages (beside each field, in plain words) replace
     # the browser's bubbles, with or without JavaScript.
+    pow_attr, pow_note = "", ""
+    if form.proof_of_work:
+        # form.js solves the challenge into the hidden "altcha" field before sending.
+        pow_attr = f' data-pow="{_e(action)}/challenge"'
+        extra += '<input type="hidden" name="altcha" value="">\n'
+        pow_note = (
+            '<noscript><p class="notice">This form runs a short spam check in your browser '
+            "and needs JavaScript. If you cannot turn it on, please call us.</p></noscript>\n"
+        )
     return (
+        f"{pow_note}"
         f'<form class="relay-form" action="{_e(action)}" method="post" novalidate '
-        "data-relay-form>\n"
+        f"data-relay-form{pow_attr}>\n"
         f"{fields}{_honeypot()}{extra}"
         '<div class="actions"><button type="submit" class="button">Send message</button></div>\n'
         "</form>\n"

@@ -214,6 +214,9 @@ class FormSettings(_Section):
     min_fill_seconds: float = Field(3.0, ge=0)
     # Refuse posts without the token (only for forms that fetch it: see README).
     require_fill_token: bool = False
+    # A self-hosted proof-of-work check (ALTCHA protocol) that the page's script solves
+    # before sending. Off by default: with it on, the form needs JavaScript.
+    proof_of_work: bool = False
 
     @field_validator("fields")
     @classmethod
@@ -274,6 +277,9 @@ class ScreeningSettings(_Section):
 
 class SecuritySettings(_Section):
     signing_key: SecretStr = SecretStr("")
+    # Proof-of-work difficulty: the browser tries up to this many hashes (about a second
+    # on a phone at 50,000).
+    pow_max_number: int = Field(50_000, ge=1_000, le=10_000_000)
 
 
 class Settings(BaseSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypedDict
 
-from relay.antispam import FillToken
+from relay.antispam import FillToken, ProofOfWork
 from relay.delivery import Worker
 from relay.metrics import Metrics
 from relay.outbox import GroupCommit, SqliteOutbox
@@ -26,3 +26,4 @@ class State(TypedDict):
     clock: Callable[[], float]
     limiter: RateLimiter
     fill_token: FillToken
+    pow: ProofOfWork

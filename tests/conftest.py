@@ -4,7 +4,7 @@
   ``smtp_settings().ca_file``; a server certificate from any other ``trustme.CA()`` is
   a "bad certificate".
 * ``smtpd``: starts aiosmtpd servers (STARTTLS offered by default), stopped at teardown.
-* ``scripted``: starts ``smtpd.ScriptedServer`` for faults aiosmtpd cannot make.
+* ``scripted``: starts ``tests.smtpd.ScriptedServer`` for faults aiosmtpd cannot make.
 * ``smtp_settings``: ``SmtpSettings`` pointing at the last server started in the test.
 * ``outbox``: a real ``SqliteOutbox`` in ``tmp_path``; ``new_item``: an outbox item
   holding a real draft from ``relay.compose``, as the intake stores it.
@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import trustme
@@ -27,8 +27,12 @@ from relay.outbox import NewItem, SqliteOutbox
 from relay.settings import SmtpSettings
 from tests.smtpd import (
     Authenticator,
+    Mode,
     RecordingHandler,
+    ScriptedFactory,
     ScriptedServer,
+    SettingsFactory,
+    SmtpdFactory,
     SmtpServer,
     server_context,
     start_smtpd,
@@ -70,28 +74,16 @@ def _servers() -> _Servers:
     return _Servers()
 
 
-class SmtpdFactory(Protocol):
-    def __call__(
-        self,
-        handler: RecordingHandler | None = None,
-        *,
-        starttls: bool | ssl.SSLContext = True,
-        implicit_tls: bool | ssl.SSLContext = False,
-        auth: bool = False,
-        require_starttls: bool = False,
-        auth_required: bool = False,
-    ) -> SmtpServer: ...
-
-
 @pytest.fixture
 async def smtpd(ca: trustme.CA, _servers: _Servers) -> AsyncIterator[SmtpdFactory]:
     """Start an aiosmtpd server: ``smtpd(handler=None, *, starttls=True, implicit_tls=False,
     auth=False, require_starttls=False, auth_required=False)``.
 
     ``starttls``/``implicit_tls``: True for a certificate from ``ca`` (trusted), or a
-    server ``ssl.SSLContext`` of your own (e.g. ``smtpd.server_context(trustme.CA())``
+    server ``ssl.SSLContext`` of your own (e.g. ``server_context(trustme.CA())``
     for an untrusted one); False for none. ``auth``: offer AUTH (after STARTTLS) for
-    ``smtpd.USERNAME``/``smtpd.PASSWORD``. Every server is stopped at teardown."""
+    ``tests.smtpd.USERNAME``/``PASSWORD``. Every server is stopped at teardown, after
+    the test's loop has let its clients finish closing (so request it from async tests)."""
     started: list[SmtpServer] = []
 
     def context(value: bool | ssl.SSLContext) -> ssl.SSLContext | None:
@@ -128,13 +120,13 @@ async def smtpd(ca: trustme.CA, _servers: _Servers) -> AsyncIterator[SmtpdFactor
 
 
 @pytest.fixture
-async def scripted(_servers: _Servers) -> AsyncIterator[Callable[..., Any]]:
+async def scripted(_servers: _Servers) -> AsyncIterator[ScriptedFactory]:
     """Start a misbehaving server: ``await scripted(mode, **kwargs)`` with the arguments
-    of ``smtpd.ScriptedServer``. Closed at teardown."""
+    of ``tests.smtpd.ScriptedServer``. Closed at teardown."""
     started: list[ScriptedServer] = []
 
-    async def make(*args: Any, **kwargs: Any) -> ScriptedServer:
-        server = await ScriptedServer(*args, **kwargs).start()
+    async def make(mode: Mode, **kwargs: Any) -> ScriptedServer:
+        server = await ScriptedServer(mode, **kwargs).start()
         started.append(server)
         _servers.all.append(server)
         return server
@@ -145,11 +137,11 @@ async def scripted(_servers: _Servers) -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def smtp_settings(ca_file: Path, _servers: _Servers) -> Callable[..., SmtpSettings]:
+def smtp_settings(ca_file: Path, _servers: _Servers) -> SettingsFactory:
     """``smtp_settings(server=None, **overrides)``: SmtpSettings for ``server`` (default:
     the last one started in this test) with security="starttls", the ``ca`` PEM as
     ``ca_file`` and a 5 s timeout; keyword overrides win (e.g. ``security="tls"``,
-    ``username=smtpd.USERNAME``, ``timeout=0.5``)."""
+    ``username=USERNAME``, ``timeout=0.5``)."""
 
     def make(server: SmtpServer | ScriptedServer | None = None, **overrides: Any) -> SmtpSettings:
         target = server if server is not None else _servers.latest

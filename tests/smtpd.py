@@ -16,11 +16,13 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from relay.settings import SmtpSettings
 
 HOST = "127.0.0.1"
 USERNAME = "relay"
@@ -62,6 +64,7 @@ class RecordingHandler:
 
     Knobs (set them before the client connects; they may be changed between attempts):
 
+    * ``mail_reply``: the reply to MAIL FROM instead of 250, e.g. ``"550 5.7.1 sender"``.
     * ``rcpt_replies``: recipient -> reply, e.g. ``{"b@x.example": "451 4.2.1 later"}``;
       other recipients get 250.
     * ``data_reply``: the reply to the final dot instead of 250, e.g.
@@ -74,12 +77,27 @@ class RecordingHandler:
     was encrypted at that moment, so a test can prove nothing went out in plaintext.
     """
 
+    mail_reply: str | None = None
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
     drop_after_data: bool = False
     data_delay: float = 0.0
     received: list[Received] = field(default_factory=list)
     commands: list[tuple[str, bool]] = field(default_factory=list)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.mail_reply is not None:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -350,3 +368,37 @@ class ScriptedServer:
                 return  # close mid-body
             writer.write(b"250 scripted\r\n")
             await writer.drain()
+
+
+# Types of the conftest fixtures, for annotating tests.
+
+
+class SmtpdFactory(Protocol):
+    """The ``smtpd`` fixture."""
+
+    def __call__(
+        self,
+        handler: RecordingHandler | None = None,
+        *,
+        starttls: bool | ssl.SSLContext = True,
+        implicit_tls: bool | ssl.SSLContext = False,
+        auth: bool = False,
+        require_starttls: bool = False,
+        auth_required: bool = False,
+    ) -> SmtpServer: ...
+
+
+class ScriptedFactory(Protocol):
+    """The ``scripted`` fixture."""
+
+    def __call__(
+        self, mode: Mode, *, greeting: str = ..., drop_after: int = ...
+    ) -> Awaitable[ScriptedServer]: ...
+
+
+class SettingsFactory(Protocol):
+    """The ``smtp_settings`` fixture."""
+
+    def __call__(
+        self, server: SmtpServer | ScriptedServer | None = None, **overrides: Any
+    ) -> SmtpSettings: ...

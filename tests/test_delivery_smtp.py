@@ -20,12 +20,20 @@ from relay.delivery import SmtpSender, classify
 from relay.errors import DeliveryError, HeldDelivery, PermanentDelivery, TransientDelivery
 from relay.outbox import Item, NewItem, SqliteOutbox
 from relay.settings import SmtpSettings
-from tests.smtpd import HOST, PASSWORD, USERNAME, RecordingHandler, free_port, server_context
+from tests.smtpd import (
+    HOST,
+    PASSWORD,
+    USERNAME,
+    RecordingHandler,
+    ScriptedFactory,
+    SettingsFactory,
+    SmtpdFactory,
+    free_port,
+    server_context,
+)
 
 A = "frontdesk@clinic.example"
 B = "billing@clinic.example"
-
-Settings = Callable[..., SmtpSettings]
 
 
 @dataclass(frozen=True)
@@ -60,51 +68,55 @@ def nothing_sent(handler: RecordingHandler) -> bool:
 # --- delivered ------------------------------------------------------------------------
 
 
-async def test_delivered_with_starttls_and_auth(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_delivered_with_starttls_and_auth(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """STARTTLS + AUTH delivery: exact bytes, envelope from the item, never from headers."""
     server = smtpd(auth_required=True, require_starttls=True)
-    item = claim(
+    claimed = claim(
         recipients=[A, B], header_recipients=["someone@elsewhere.example"],
         sender="bounces@clinic.example",
     )  # fmt: skip
 
-    refused = await send(smtp_settings(username=USERNAME, password=PASSWORD), item)
+    refused = await send(smtp_settings(username=USERNAME, password=PASSWORD), claimed)
 
     assert refused == {}
     [got] = server.handler.received
-    assert got.content == item.message
+    assert got.content == claimed.message
     assert got.mail_from == "bounces@clinic.example"
     assert got.rcpt_tos == [A, B]
     assert got.tls is True
     assert got.login == USERNAME.encode()
     headers = message_from_bytes(got.content, policy=policy.SMTP)
     assert headers["To"] == "someone@elsewhere.example"
-    assert headers["Message-ID"] == item.item.message_id
+    assert headers["Message-ID"] == claimed.item.message_id
     assert ("MAIL", False) not in server.handler.commands  # nothing in plaintext
 
 
 async def test_security_none_delivers_in_plaintext_when_configured(
-    smtpd, smtp_settings: Settings, claim
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
 ) -> None:
     """security="none" sends in plaintext even where STARTTLS is offered; only when set."""
     server = smtpd(starttls=True)
-    item = claim()
+    claimed = claim()
 
-    assert await send(smtp_settings(security="none"), item) == {}
-    assert await send(smtp_settings(), item) == {}
+    assert await send(smtp_settings(security="none"), claimed) == {}
+    assert await send(smtp_settings(), claimed) == {}
 
     plain, default = server.handler.received
     assert plain.tls is False
     assert default.tls is True
-    assert plain.content == default.content == item.message
+    assert plain.content == default.content == claimed.message
 
 
-async def test_implicit_tls_delivers(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_implicit_tls_delivers(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """security="tls" speaks TLS from the first byte and delivers."""
     server = smtpd(implicit_tls=True)
-    item = claim()
+    claimed = claim()
 
-    assert await send(smtp_settings(security="tls"), item) == {}
+    assert await send(smtp_settings(security="tls"), claimed) == {}
 
     [got] = server.handler.received
     assert got.tls is True
@@ -114,7 +126,9 @@ async def test_implicit_tls_delivers(smtpd, smtp_settings: Settings, claim) -> N
 # --- connection and greeting ------------------------------------------------------------
 
 
-async def test_connection_refused_is_transient(smtp_settings: Settings, claim) -> None:
+async def test_connection_refused_is_transient(
+    smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """Nobody listening on the port: TransientDelivery."""
     settings = SmtpSettings(host=HOST, port=free_port(), timeout=2)
     with pytest.raises(TransientDelivery) as caught:
@@ -122,7 +136,9 @@ async def test_connection_refused_is_transient(smtp_settings: Settings, claim) -
     assert isinstance(caught.value.__cause__, aiosmtplib.SMTPConnectError)
 
 
-async def test_no_greeting_times_out_as_transient(scripted, smtp_settings: Settings, claim) -> None:
+async def test_no_greeting_times_out_as_transient(
+    scripted: ScriptedFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """Connected, but no 220 ever comes: TransientDelivery after the timeout."""
     server = await scripted("silent")
     with pytest.raises(TransientDelivery) as caught:
@@ -131,7 +147,9 @@ async def test_no_greeting_times_out_as_transient(scripted, smtp_settings: Setti
     assert server.connections == 1
 
 
-async def test_greeting_421_is_transient(scripted, smtp_settings: Settings, claim) -> None:
+async def test_greeting_421_is_transient(
+    scripted: ScriptedFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """A 421 greeting (busy, closing): TransientDelivery with code 421."""
     await scripted("greet", greeting="421 4.3.2 too busy, try later")
     with pytest.raises(TransientDelivery) as caught:
@@ -139,12 +157,38 @@ async def test_greeting_421_is_transient(scripted, smtp_settings: Settings, clai
     assert caught.value.code == 421
 
 
-async def test_greeting_554_is_held(scripted, smtp_settings: Settings, claim) -> None:
+async def test_greeting_554_is_held(
+    scripted: ScriptedFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """A 554 greeting refuses every message: HeldDelivery (configuration), code 554."""
     await scripted("greet", greeting="554 5.7.1 no service for you")
     with pytest.raises(HeldDelivery) as caught:
         await send(smtp_settings(), claim())
     assert caught.value.code == 554
+
+
+# --- sender --------------------------------------------------------------------------------
+
+
+async def test_sender_refused_451_is_transient(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
+    """451 at MAIL FROM: TransientDelivery with code 451."""
+    smtpd(RecordingHandler(mail_reply="451 4.3.0 try later"))
+    with pytest.raises(TransientDelivery) as caught:
+        await send(smtp_settings(), claim())
+    assert caught.value.code == 451
+
+
+async def test_sender_refused_550_is_held(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
+    """550 at MAIL FROM: HeldDelivery (our one sender would kill every message)."""
+    server = smtpd(RecordingHandler(mail_reply="550 5.7.1 sender not allowed"))
+    with pytest.raises(HeldDelivery) as caught:
+        await send(smtp_settings(), claim())
+    assert caught.value.code == 550
+    assert server.handler.received == []
 
 
 # --- recipients ---------------------------------------------------------------------------
@@ -154,7 +198,11 @@ async def test_greeting_554_is_held(scripted, smtp_settings: Settings, claim) ->
     ("reply", "code"), [("451 4.2.0 mailbox busy", 451), ("550 5.1.1 no such user", 550)]
 )
 async def test_only_recipient_refused_returns_refused(
-    smtpd, smtp_settings: Settings, claim, reply: str, code: int
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    claim: Callable[..., Claimed],
+    reply: str,
+    code: int,
 ) -> None:
     """The only recipient refused at RCPT: no exception, {rcpt: code}, nothing delivered."""
     server = smtpd(RecordingHandler(rcpt_replies={A: reply}))
@@ -165,7 +213,7 @@ async def test_only_recipient_refused_returns_refused(
 
 @pytest.mark.parametrize("code", [451, 550])
 async def test_one_of_two_recipients_refused(
-    smtpd, smtp_settings: Settings, claim, code: int
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed], code: int
 ) -> None:
     """One of two refused at RCPT: the other is delivered, the refused one returned."""
     server = smtpd(RecordingHandler(rcpt_replies={B: f"{code} refused"}))
@@ -178,7 +226,9 @@ async def test_one_of_two_recipients_refused(
 # --- DATA -------------------------------------------------------------------------------
 
 
-async def test_451_after_data_is_transient(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_451_after_data_is_transient(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """451 to the final dot: TransientDelivery with code 451."""
     smtpd(RecordingHandler(data_reply="451 4.3.0 try later"))
     with pytest.raises(TransientDelivery) as caught:
@@ -188,7 +238,7 @@ async def test_451_after_data_is_transient(smtpd, smtp_settings: Settings, claim
 
 @pytest.mark.parametrize("reply", ["550 5.7.1 no", "554 5.6.0 content rejected"])
 async def test_5xx_after_data_is_permanent(
-    smtpd, smtp_settings: Settings, claim, reply: str
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed], reply: str
 ) -> None:
     """550/554 to the final dot: PermanentDelivery with that code."""
     smtpd(RecordingHandler(data_reply=reply))
@@ -197,30 +247,36 @@ async def test_5xx_after_data_is_permanent(
     assert caught.value.code == int(reply[:3])
 
 
-async def test_drop_mid_data_is_transient(scripted, smtp_settings: Settings, claim) -> None:
+async def test_drop_mid_data_is_transient(
+    scripted: ScriptedFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """The server closes half-way through the message body: TransientDelivery."""
     server = await scripted("drop_mid_data", drop_after=16384)
-    item = claim(message="\n".join(["A line of a long message."] * 40000))
-    assert len(item.message) > 500_000
+    claimed = claim(message="\n".join(["A line of a long message."] * 40000))
+    assert len(claimed.message) > 500_000
     with pytest.raises(TransientDelivery):
-        await send(smtp_settings(security="none"), item)
+        await send(smtp_settings(security="none"), claimed)
     assert 0 < len(server.data) <= 16384
     assert not server.data.endswith(b"\r\n.\r\n")
 
 
-async def test_drop_after_final_dot_is_transient(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_drop_after_final_dot_is_transient(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """The server reads the whole message then drops without a reply: TransientDelivery
     (ambiguous: it may have queued the message)."""
     server = smtpd(RecordingHandler(drop_after_data=True))
-    item = claim()
+    claimed = claim()
     with pytest.raises(TransientDelivery) as caught:
-        await send(smtp_settings(), item)
+        await send(smtp_settings(), claimed)
     assert isinstance(caught.value.__cause__, aiosmtplib.SMTPServerDisconnected)
     [got] = server.handler.received
-    assert got.content == item.message
+    assert got.content == claimed.message
 
 
-async def test_no_reply_after_final_dot_is_transient(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_no_reply_after_final_dot_is_transient(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """No reply to the final dot within the timeout: TransientDelivery."""
     smtpd(RecordingHandler(data_delay=3.0))
     with pytest.raises(TransientDelivery) as caught:
@@ -231,7 +287,9 @@ async def test_no_reply_after_final_dot_is_transient(smtpd, smtp_settings: Setti
 # --- TLS and AUTH: configuration faults hold the queue ------------------------------------
 
 
-async def test_bad_certificate_at_starttls_is_held(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_bad_certificate_at_starttls_is_held(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """STARTTLS to a certificate from a CA we do not trust: HeldDelivery, nothing sent."""
     server = smtpd(starttls=server_context(trustme.CA()), auth=True)
     with pytest.raises(HeldDelivery) as caught:
@@ -241,7 +299,7 @@ async def test_bad_certificate_at_starttls_is_held(smtpd, smtp_settings: Setting
 
 
 async def test_bad_certificate_with_implicit_tls_is_held(
-    smtpd, smtp_settings: Settings, claim
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
 ) -> None:
     """security="tls" to a certificate from a CA we do not trust: HeldDelivery."""
     server = smtpd(implicit_tls=server_context(trustme.CA()))
@@ -251,7 +309,10 @@ async def test_bad_certificate_with_implicit_tls_is_held(
 
 
 async def test_certificate_for_another_host_is_held(
-    smtpd, smtp_settings: Settings, claim, ca: trustme.CA
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    claim: Callable[..., Claimed],
+    ca: trustme.CA,
 ) -> None:
     """A certificate from the trusted CA, but for another host name: HeldDelivery."""
     server = smtpd(starttls=server_context(ca, "mx.elsewhere.example"))
@@ -260,7 +321,9 @@ async def test_certificate_for_another_host_is_held(
     assert nothing_sent(server.handler)
 
 
-async def test_auth_535_is_held(smtpd, smtp_settings: Settings, claim) -> None:
+async def test_auth_535_is_held(
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
+) -> None:
     """Wrong password (535): HeldDelivery with code 535, no message sent."""
     server = smtpd(auth_required=True)
     with pytest.raises(HeldDelivery) as caught:
@@ -274,7 +337,7 @@ async def test_auth_535_is_held(smtpd, smtp_settings: Settings, claim) -> None:
 
 
 async def test_starttls_not_offered_is_held_and_nothing_sent(
-    smtpd, smtp_settings: Settings, claim
+    smtpd: SmtpdFactory, smtp_settings: SettingsFactory, claim: Callable[..., Claimed]
 ) -> None:
     """security="starttls" but the server offers no STARTTLS: HeldDelivery, and nothing
     (no credentials, no envelope, no message) goes out in plaintext."""
@@ -299,7 +362,7 @@ def _instances(cls: type[BaseException]) -> list[BaseException]:
     params = list(inspect.signature(cls).parameters)
     if params == ["recipients"]:
         refused = aiosmtplib.SMTPRecipientRefused(550, "no", A)
-        return [cls([refused])]  # type: ignore[call-arg]
+        return [cls([refused])]
     out = []
     for code in (451, 535, 550, 554) if "code" in params else (None,):
         args = [code if p == "code" else _ARGS[p] for p in params]

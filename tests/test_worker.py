@@ -4,12 +4,14 @@ MaildirSender where SMTP is beside the point; time comes from a fake clock."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from relay.compose import Draft, render
@@ -17,7 +19,16 @@ from relay.delivery import MaildirSender, SmtpSender, Worker, backoff
 from relay.metrics import Metrics
 from relay.outbox import Item, NewItem, SqliteOutbox
 from relay.settings import DeliverySettings, SmtpSettings
-from tests.smtpd import HOST, PASSWORD, USERNAME, RecordingHandler, free_port
+from tests.smtpd import (
+    HOST,
+    PASSWORD,
+    USERNAME,
+    RecordingHandler,
+    ScriptedFactory,
+    SettingsFactory,
+    SmtpdFactory,
+    free_port,
+)
 
 A = "frontdesk@clinic.example"
 B = "billing@clinic.example"
@@ -106,7 +117,12 @@ def refused_port_settings() -> SmtpSettings:
 
 
 async def test_delivered_is_sent_with_body_purged_and_metadata_kept(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """Delivered: state sent, body NULL, ids and attempts kept, nothing left to do."""
     server = smtpd()
@@ -133,7 +149,12 @@ async def test_delivered_is_sent_with_body_purged_and_metadata_kept(
 
 
 async def test_transient_failure_requeues_with_backoff(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """451 after DATA: queued again, next try in [initial, initial*1.1], attempt counted."""
     smtpd(RecordingHandler(data_reply="451 4.3.0 try later"))
@@ -154,7 +175,10 @@ async def test_transient_failure_requeues_with_backoff(
 
 
 async def test_repeated_transient_failures_double_the_wait_up_to_retry_max(
-    outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """Each failure doubles the wait (60, 120, 240, 480) until retry_max (600) caps it."""
     item_id = enqueue()
@@ -173,7 +197,10 @@ async def test_repeated_transient_failures_double_the_wait_up_to_retry_max(
 
 
 async def test_past_give_up_after_goes_dead_with_body_kept(
-    outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """When the next try would fall past give_up_after, the item goes dead, body kept."""
     item_id = enqueue(give_up_after=100)
@@ -194,7 +221,11 @@ async def test_past_give_up_after_goes_dead_with_body_kept(
 
 
 async def test_5xx_after_data_goes_dead(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
 ) -> None:
     """550 after DATA: dead at once, body kept, reply code recorded."""
     smtpd(RecordingHandler(data_reply="550 5.7.1 no"))
@@ -214,7 +245,12 @@ async def test_5xx_after_data_goes_dead(
 
 
 async def test_partial_451_requeues_for_that_recipient_only(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """451 at RCPT for one of two: requeued for it alone; the retry sends to it alone."""
     server = smtpd(RecordingHandler(rcpt_replies={B: "451 4.2.1 mailbox busy"}))
@@ -235,7 +271,12 @@ async def test_partial_451_requeues_for_that_recipient_only(
 
 
 async def test_partial_550_goes_dead_listing_the_refused_recipient(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """550 at RCPT for one of two: dead, listing it; the other got the message once."""
     server = smtpd(RecordingHandler(rcpt_replies={B: "550 5.1.1 no such user"}))
@@ -254,11 +295,43 @@ async def test_partial_550_goes_dead_listing_the_refused_recipient(
     assert [got.rcpt_tos for got in server.handler.received] == [[A]]
 
 
+async def test_mixed_refusal_retries_the_4xx_then_goes_dead_for_the_5xx(
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
+) -> None:
+    """C accepted, A 451, B 550: A is retried alone and delivered; the item then goes dead
+    listing only B, and nobody got the message twice."""
+    c = "records@clinic.example"
+    server = smtpd(RecordingHandler(rcpt_replies={A: "451 4.2.1 busy", B: "550 5.1.1 no"}))
+    item_id = enqueue(recipients=[A, B, c])
+    worker = worker_for(SmtpSender(smtp_settings()))
+
+    assert await worker.step() is True
+    item = get(outbox, item_id)
+    assert (item.state, item.recipients, item.failed) == ("queued", (A,), {B: 550})
+
+    del server.handler.rcpt_replies[A]
+    clock.now = item.next_attempt_at
+    assert await worker.step() is True
+
+    item = get(outbox, item_id)
+    assert (item.state, item.recipients, item.failed) == ("dead", (B,), {B: 550})
+    assert [got.rcpt_tos for got in server.handler.received] == [[c], [A]]
+
+
 # --- held: configuration faults -------------------------------------------------------------
 
 
 async def test_held_auth_keeps_attempts_and_clears_when_config_is_fixed(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
 ) -> None:
     """AUTH 535: item back to queued, attempts unchanged, worker.hold set; a fixed sender
     clears the hold and delivers."""
@@ -290,7 +363,12 @@ async def test_held_auth_keeps_attempts_and_clears_when_config_is_fixed(
 
 
 async def test_expired_lease_is_reaped_and_delivered(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """An item claimed by a worker that died comes back once its lease runs out."""
     server = smtpd()
@@ -308,7 +386,12 @@ async def test_expired_lease_is_reaped_and_delivered(
 
 
 async def test_retry_after_drop_after_final_dot_repeats_the_message_id(
-    smtpd, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """Dropped after the final dot (ambiguous), then retried: the server holds two copies
     with the same Message-ID, so staff can tell the duplicate."""
@@ -331,7 +414,11 @@ async def test_retry_after_drop_after_final_dot_repeats_the_message_id(
 
 
 async def test_cancellation_mid_send_releases_the_claim(
-    scripted, smtp_settings, outbox: SqliteOutbox, enqueue, worker_for
+    scripted: ScriptedFactory,
+    smtp_settings: SettingsFactory,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
 ) -> None:
     """Cancelled while waiting on the server (shutdown): the item is queued again at once,
     no attempt spent."""
@@ -354,11 +441,47 @@ async def test_cancellation_mid_send_releases_the_claim(
     assert (item.state, item.attempts, item.lease_until) == ("queued", 0, None)
 
 
+async def test_run_survives_an_outbox_locked_past_its_busy_timeout(
+    smtpd: SmtpdFactory,
+    smtp_settings: SettingsFactory,
+    new_item: Callable[..., NewItem],
+    tmp_path: Path,
+    clock: FakeClock,
+) -> None:
+    """SQLITE_BUSY beyond busy_timeout (a backup or purge holding the lock): the worker's
+    run() loop outlives it and delivers once the lock is gone (RELIABILITY.md section 8)."""
+    server = smtpd()
+    outbox = SqliteOutbox(tmp_path / "busy.sqlite3", busy_timeout=0.2)
+    outbox.add([new_item()], now=clock.now, give_up_after=86400)
+    worker = Worker(
+        outbox, SmtpSender(smtp_settings()), delivery(poll_interval=0.05), Metrics(), clock=clock
+    )
+    locker = sqlite3.connect(outbox.path, timeout=0, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await anyio.sleep(0.5)  # the worker meets SQLITE_BUSY after 0.2 s
+            locker.execute("ROLLBACK")
+            with anyio.fail_after(5):
+                while not server.handler.received:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+        assert outbox.stats().counts["sent"] == 1
+    finally:
+        locker.close()
+        outbox.close()
+
+
 # --- maildir --------------------------------------------------------------------------------
 
 
 async def test_maildir_writes_one_file_per_item_even_when_retried(
-    tmp_path: Path, outbox: SqliteOutbox, enqueue, worker_for, clock: FakeClock
+    tmp_path: Path,
+    outbox: SqliteOutbox,
+    enqueue: Callable[..., str],
+    worker_for: Callable[..., Worker],
+    clock: FakeClock,
 ) -> None:
     """A resend (the worker died after writing) replaces the file: one file per item."""
     maildir = tmp_path / "mail"

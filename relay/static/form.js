@@ -349,13 +349,91 @@
     });
   }
 
+  /* --- proof of work (only for forms that ask for it: data-pow) ------------ */
+  /* ALTCHA v1: find n in [0, maxNumber] with SHA-256(salt + n) == challenge, then
+   * send the solution, base64 JSON, in the hidden "altcha" field. */
+
+  function hex(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) {
+      out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    }
+    return out;
+  }
+
+  function solve(challenge) {
+    var encoder = new TextEncoder();
+    var batch = 500;
+    function tryFrom(start) {
+      if (start > challenge.maxNumber) {
+        return Promise.reject(new Error("unsolved"));
+      }
+      var tries = [];
+      for (var n = start; n < start + batch && n <= challenge.maxNumber; n++) {
+        tries.push(
+          crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + n)).then(hex)
+        );
+      }
+      return Promise.all(tries).then(function (hashes) {
+        var found = hashes.indexOf(challenge.challenge);
+        return found >= 0 ? start + found : tryFrom(start + batch);
+      });
+    }
+    return tryFrom(0).then(function (number) {
+      return btoa(
+        JSON.stringify({
+          algorithm: challenge.algorithm,
+          challenge: challenge.challenge,
+          number: number,
+          salt: challenge.salt,
+          signature: challenge.signature,
+        })
+      );
+    });
+  }
+
+  function proveWork() {
+    var url = form.getAttribute("data-pow");
+    var field = form.elements.namedItem("altcha");
+    if (!url || !field) {
+      return Promise.resolve();
+    }
+    if (!window.crypto || !crypto.subtle || !window.TextEncoder) {
+      return Promise.reject(new Error("no crypto"));
+    }
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("no challenge");
+        }
+        return response.json();
+      })
+      .then(solve)
+      .then(function (payload) {
+        field.value = payload;
+      });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (busy) {
       return;
     }
-    var body = new URLSearchParams(new FormData(form));
     setBusy(true);
+    proveWork()
+      .then(send, function () {
+        setBusy(false);
+        clearMessages();
+        showProblem(
+          "This form could not finish its spam check in your browser, so your message " +
+            "was not sent. Please reload the page and try again, or call us."
+        );
+      });
+  });
+
+  function send() {
+    var body = new URLSearchParams(new FormData(form));
     fetch(form.action, {
       method: "POST",
       headers: {
@@ -380,7 +458,7 @@
             "Please check your connection and try again."
         );
       });
-  });
+  }
 
   // A page that arrived with errors (no script the first time): start at the list.
   var summary = document.getElementById("error-summary");

@@ -113,7 +113,13 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     config = tmp / "relay.toml"
     # Defaults, except that a robot may fill the form faster than a person could:
     # the fill-time token is still issued and checked, only its minimum age is 0.
-    config.write_text("[forms.contact]\nmin_fill_seconds = 0\n", encoding="utf-8")
+    config.write_text(
+        "[forms.contact]\nmin_fill_seconds = 0\n"
+        # A second form with the in-browser proof-of-work check turned on.
+        '[forms.pow]\nrecipients = ["frontdesk@clinic.example"]\nmin_fill_seconds = 0\n'
+        "proof_of_work = true\n",
+        encoding="utf-8",
+    )
     port = _free_port()
     env = {
         **os.environ,
@@ -469,3 +475,19 @@ def test_pages_fit_320_px_wide(relay: Relay, browser: Browser) -> None:
         assert all(w <= 320 for w in widths.values()), widths
     finally:
         context.close()
+
+
+def test_proof_of_work_is_solved_in_the_browser(relay: Relay, js_page: Page) -> None:
+    """A form with proof_of_work on: the page's script solves the challenge and the
+    message is accepted; without JavaScript the page says the check needs it."""
+    from playwright.sync_api import expect
+
+    token = uuid.uuid4().hex[:12]
+    js_page.goto(f"{relay.url}/f/pow")
+    fill(js_page, **visitor(f"Is there parking near the clinic? ref {token}"))
+    send(js_page)
+    expect(js_page.locator("h1")).to_have_text("Thank you, your message was sent")
+    deadline = time.monotonic() + 15
+    while not any(token in m for m in relay.mail()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert any(token in m for m in relay.mail()), "the message did not reach the maildir"
