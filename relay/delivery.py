@@ -24,7 +24,13 @@ import anyio
 import anyio.to_thread
 
 from relay.compose import Draft, render
-from relay.errors import DeliveryError, HeldDelivery, PermanentDelivery, TransientDelivery
+from relay.errors import (
+    DeliveryError,
+    HeldDelivery,
+    OutboxUnavailable,
+    PermanentDelivery,
+    TransientDelivery,
+)
 from relay.metrics import Metrics
 from relay.outbox import Item, SqliteOutbox
 from relay.settings import DeliverySettings, Settings, SmtpSettings
@@ -155,6 +161,14 @@ def classify(exc: BaseException) -> DeliveryError:
         if exc.code >= 500 and exc.code != 552:
             return HeldDelivery("sender address refused", code=exc.code)
         return _by_code(exc.code, name)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # SmtpSender handles this per recipient; classified whole, the mildest code wins.
+        codes = [r.code for r in exc.recipients] or [550]
+        return (
+            TransientDelivery(name, code=min(codes))
+            if any(400 <= c < 500 or c == 552 for c in codes)
+            else PermanentDelivery(name, code=min(codes))
+        )
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentDelivery(name)  # e.g. SMTPUTF8 needed but not offered
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -223,7 +237,13 @@ class Worker:
 
     async def run(self) -> None:
         while True:
-            delivered = await self.step()
+            try:
+                delivered = await self.step()
+            except OutboxUnavailable as exc:
+                # A lock held past busy_timeout (a backup, a purge) or a full disk: wait
+                # and try again; the intake answers 503 meanwhile, nothing is lost.
+                log.error("outbox unavailable; delivery paused", extra={"error": str(exc)})
+                delivered = False
             if delivered:
                 continue
             wait = self.settings.hold_interval if self.hold else self.settings.poll_interval
@@ -284,8 +304,9 @@ class Worker:
             return True
         self._clear_hold()
         failed = dict(item.failed)
-        retry = [r for r, code in refused.items() if 400 <= code < 500]
-        failed.update({r: code for r, code in refused.items() if code >= 500})
+        # 552 at RCPT means too many recipients: temporary (RFC 5321 4.5.3.1.10).
+        retry = [r for r, code in refused.items() if 400 <= code < 500 or code == 552]
+        failed.update({r: code for r, code in refused.items() if code >= 500 and code != 552})
         if retry:
             worst = min(refused[r] for r in retry)
             await self._failed(

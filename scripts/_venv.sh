@@ -1,5 +1,6 @@
 # Sourced by scripts/serve and scripts/test: find Python 3.11+, make .venv, install.
-# Usage: . scripts/_venv.sh [extras]   (extras e.g. "dev")
+# Usage: RELAY_EXTRAS=dev . scripts/_venv.sh   (a variable, not an argument: a sourced
+# script sees its caller's arguments, which belong to serve or pytest)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,7 +17,7 @@ find_python() {
     exit 1
 }
 
-extras="${1:-}"
+extras="${RELAY_EXTRAS:-}"
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
