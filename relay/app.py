@@ -55,6 +55,7 @@ def create_app(
     lexicon = lexicon or load_lexicon(settings.screening.lexicon_dir)
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
+    access = AccessLog.Counter()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -65,8 +66,9 @@ def create_app(
             settings.security.signing_key.get_secret_value(), settings.storage.data_dir
         )
         worker = Worker(
-            outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
-        )
+            outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock,
+            busy=lambda: access.in_flight > 0,
+        )  # fmt: skip
         try:
             async with anyio.create_task_group() as tg:
                 if run_worker:
@@ -104,7 +106,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(AccessLog, metrics=metrics),
+            Middleware(AccessLog, metrics=metrics, counter=access),
             # X-Forwarded-For is believed only from configured proxies (the client
             # address feeds rate limiting); done here rather than in uvicorn so that
             # the in-process tests exercise the same code.
@@ -180,12 +182,17 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 class AccessLog:
-    """Logs one line per request (method, route template, status, duration) and feeds
-    the latency histogram. Never the query string, the body or the client's text."""
+    """Logs one line per request (method, route template, status, duration), feeds the
+    latency histogram and counts requests in flight (the delivery worker gives way to
+    them). Never the query string, the body or the client's text."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    class Counter:
+        in_flight = 0
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, counter: Counter) -> None:
         self.app = app
         self.metrics = metrics
+        self.counter = counter
         self.log = logging.getLogger("relay.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,9 +208,11 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
+        self.counter.in_flight += 1
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            self.counter.in_flight -= 1
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - start
             self.metrics.latency.labels(route=route, method=scope["method"], status=status).observe(

@@ -38,6 +38,7 @@ from relay.settings import DeliverySettings, Settings, SmtpSettings
 log = logging.getLogger("relay.delivery")
 
 Refused = dict[str, int]  # recipient -> SMTP reply code
+MAX_YIELD = 0.5  # seconds the worker waits for a busy intake between two messages
 
 
 class Sender(Protocol):
@@ -221,12 +222,14 @@ class Worker:
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.time,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.outbox = outbox
         self.sender = sender
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
+        self.busy = busy
         self.hold: Hold | None = None
         self._wake = anyio.Event()
         self._reaped_at = float("-inf")
@@ -245,11 +248,20 @@ class Worker:
                 log.error("outbox unavailable; delivery paused", extra={"error": str(exc)})
                 delivered = False
             if delivered:
+                await self._yield_to_intake()
                 continue
             wait = self.settings.hold_interval if self.hold else self.settings.poll_interval
             with anyio.move_on_after(wait):
                 await self._wake.wait()
             self._wake = anyio.Event()
+
+    async def _yield_to_intake(self) -> None:
+        """Acknowledging a visitor comes before delivering a stored message: while the
+        intake is busy, wait (up to MAX_YIELD per message, so delivery never stops)."""
+        waited = 0.0
+        while self.busy() and waited < MAX_YIELD:
+            await anyio.sleep(0.01)
+            waited += 0.01
 
     async def step(self) -> bool:
         """Reap expired leases (at most once a second), then deliver one due item.
