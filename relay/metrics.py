@@ -6,8 +6,6 @@ values, matched terms or anything else a visitor typed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -49,12 +47,3 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-
-    def on_collect(self, refresh: Callable[[], None]) -> None:
-        """Run ``refresh`` before each scrape to update the gauges from the outbox."""
-        self._refresh = refresh
-
-    def refresh(self) -> None:
-        refresh = getattr(self, "_refresh", None)
-        if refresh is not None:
-            refresh()
