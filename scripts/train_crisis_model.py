@@ -39,6 +39,7 @@ DEFAULT_INPUTS = [
     ROOT / "tests" / "data" / "holdout_b.jsonl",
     ROOT / "tests" / "data" / "training_d.jsonl",
     ROOT / "tests" / "data" / "training_e.jsonl",
+    ROOT / "tests" / "data" / "training_g.jsonl",
 ]
 # False-alarm budgets for the model alone, in cross-validation: looser when the rules
 # saw a crisis cue that survived their filters (the model is then a second cue),
