@@ -9,7 +9,6 @@ import email.policy
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,14 +21,9 @@ from typing import Any
 import httpx2 as httpx
 from aiosmtpd.controller import Controller
 
+from tests.smtpd import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
