@@ -1,8 +1,9 @@
 """The Starlette application: routes, lifespan (outbox + delivery worker), errors.
 
 ``create_app(settings)`` builds everything from one Settings; tests pass their own
-outbox path, sender or clock. The lifespan opens the outbox, starts the worker in a
-task group and yields the typed ``State`` that handlers read from ``request.state``.
+sender, lexicon or clock (the outbox lives under ``storage.data_dir``). The lifespan
+opens the outbox, starts the worker in a task group and yields the typed ``State``
+that handlers read from ``request.state``.
 """
 
 from __future__ import annotations

@@ -38,12 +38,13 @@ def send_test(settings: Settings, form_id: str | None) -> int:
         return 1
     fields = {k: v for k, v in TEST_FIELDS.items() if k in form.fields}
     sub = Submission(form_id=form_id, fields=fields, reply_to=None)
-    new = build_item(sub, Screening("clean", (), False), form, settings, new_submission_id(),
-                     datetime.now(UTC))  # fmt: skip
+    now = time.time()
+    new = build_item(sub, Screening("clean", (), False), form, settings, new_submission_id(now),
+                     datetime.fromtimestamp(now, UTC))  # fmt: skip
     outbox = SqliteOutbox(settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout)
     worker = Worker(outbox, make_sender(settings), settings.delivery, Metrics())
     try:
-        outbox.add([new], now=time.time(), give_up_after=settings.delivery.give_up_after)
+        outbox.add([new], now=now, give_up_after=settings.delivery.give_up_after)
         asyncio.run(worker.deliver_now(new.id))
         deadline = time.monotonic() + WAIT_FOR_SERVICE
         while (item := outbox.get(new.id)) and item.state == "sending":

@@ -127,6 +127,12 @@ class MaildirSender:
             os.close(directory)
 
 
+def retry_recipient(code: int) -> bool:
+    """A refused recipient worth retrying: any 4xx, and 552 at RCPT, which there means
+    too many recipients (RFC 5321 4.5.3.1.10), not a message too large."""
+    return 400 <= code < 500 or code == 552
+
+
 def _by_code(code: int, reason: str) -> DeliveryError:
     if 400 <= code < 500:
         return TransientDelivery(reason, code=code)
@@ -165,11 +171,9 @@ def classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         # SmtpSender handles this per recipient; classified whole, the mildest code wins.
         codes = [r.code for r in exc.recipients] or [550]
-        return (
-            TransientDelivery(name, code=min(codes))
-            if any(400 <= c < 500 or c == 552 for c in codes)
-            else PermanentDelivery(name, code=min(codes))
-        )
+        if any(retry_recipient(c) for c in codes):
+            return TransientDelivery(name, code=min(codes))
+        return PermanentDelivery(name, code=min(codes))
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentDelivery(name)  # e.g. SMTPUTF8 needed but not offered
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -316,9 +320,8 @@ class Worker:
             return True
         self._clear_hold()
         failed = dict(item.failed)
-        # 552 at RCPT means too many recipients: temporary (RFC 5321 4.5.3.1.10).
-        retry = [r for r, code in refused.items() if 400 <= code < 500 or code == 552]
-        failed.update({r: code for r, code in refused.items() if code >= 500 and code != 552})
+        retry = [r for r, code in refused.items() if retry_recipient(code)]
+        failed.update({r: code for r, code in refused.items() if not retry_recipient(code)})
         if retry:
             worst = min(refused[r] for r in retry)
             await self._failed(

@@ -37,10 +37,9 @@ from relay.state import State
 from relay.submission import HONEYPOT, NEXT, Submission, displayable, validate
 
 
-def new_submission_id() -> str:
+def new_submission_id(now: float) -> str:
     """Sortable by time, unguessable: 12 hex digits of milliseconds + 10 random."""
-    millis = int(datetime.now(UTC).timestamp() * 1000)
-    return f"{millis:012x}{secrets.token_hex(5)}"
+    return f"{int(now * 1000):012x}{secrets.token_hex(5)}"
 
 
 def build_item(
@@ -84,6 +83,13 @@ def build_item(
     )  # fmt: skip
 
 
+def _form(request: Request[State]) -> tuple[str, FormSettings] | None:
+    """The form the path names, or None (every /f/{form_id}/... route answers 404)."""
+    form_id: str = request.path_params["form_id"]
+    form = request.state["settings"].forms.get(form_id)
+    return (form_id, form) if form is not None else None
+
+
 async def form_endpoint(request: Request[State]) -> Response:
     if request.method == "POST":
         return await submit(request)
@@ -93,11 +99,10 @@ async def form_endpoint(request: Request[State]) -> Response:
 
 
 async def show_form(request: Request[State]) -> Response:
-    state = request.state
-    form_id = request.path_params["form_id"]
-    form = state["settings"].forms.get(form_id)
-    if form is None:
+    if (found := _form(request)) is None:
         return not_found(request)
+    form_id, form = found
+    state = request.state
     hidden = {TOKEN_FIELD: state["fill_token"].issue(state["clock"]())}
     return html(request, pages.form_page(state["pages"], form_id, form, hidden=hidden))
 
@@ -111,8 +116,8 @@ def not_found(request: Request[State]) -> Response:
 
 async def preflight(request: Request[State]) -> Response:
     """CORS preflight for ``fetch()`` with a JSON body from an allowed site."""
-    form = request.state["settings"].forms.get(request.path_params["form_id"])
-    check = check_origin(request, form) if form else OriginCheck(False, None)
+    found = _form(request)
+    check = check_origin(request, found[1]) if found else OriginCheck(False, None)
     if not check.allowed or not check.cors_origin:
         return Response(status_code=403, headers={"Vary": VARY})
     return Response(
@@ -128,11 +133,10 @@ async def preflight(request: Request[State]) -> Response:
 
 async def token(request: Request[State]) -> Response:
     """A fresh fill-time token for forms hosted on the clinic's own site."""
-    state = request.state
-    form = state["settings"].forms.get(request.path_params["form_id"])
-    if form is None:
+    if (found := _form(request)) is None:
         return not_found(request)
-    check = check_origin(request, form)
+    state = request.state
+    check = check_origin(request, found[1])
     value = state["fill_token"].issue(state["clock"]())
     return JSONResponse(
         {"field": TOKEN_FIELD, "value": value}, headers={**NO_STORE, **check.headers()}
@@ -141,20 +145,18 @@ async def token(request: Request[State]) -> Response:
 
 async def challenge(request: Request[State]) -> Response:
     """A fresh proof-of-work challenge for a form that asks for one."""
-    state = request.state
-    form = state["settings"].forms.get(request.path_params["form_id"])
-    if form is None or not form.proof_of_work:
+    if (found := _form(request)) is None or not found[1].proof_of_work:
         return not_found(request)
-    check = check_origin(request, form)
+    state = request.state
+    check = check_origin(request, found[1])
     body = state["pow"].challenge(state["clock"]())
     return JSONResponse(body, headers={**NO_STORE, **check.headers()})
 
 
 async def submit(request: Request[State]) -> Response:
-    form_id = request.path_params["form_id"]
-    form = request.state["settings"].forms.get(form_id)
-    if form is None:
+    if (found := _form(request)) is None:
         return not_found(request)
+    form_id, form = found
     check = check_origin(request, form)
     if check.allowed:
         response = await _submit(request, form_id, form)
@@ -194,7 +196,8 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
     if _looks_automated(posted, form, state):
         # Same-looking success, nothing stored: a bot learns nothing from the answer.
         metrics.submissions.labels(form=form_id, outcome="spam").inc()
-        return _accepted(request, form_id, form, new_submission_id(), None, redirect)
+        fake_id = new_submission_id(state["clock"]())
+        return _accepted(request, form_id, form, fake_id, None, redirect)
     if form.proof_of_work and not await _spend_proof_of_work(posted, state):
         metrics.submissions.labels(form=form_id, outcome="no_proof_of_work").inc()
         return problem_response(
@@ -216,8 +219,11 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
         metrics.submissions.labels(form=form_id, outcome="medical_refused").inc()
         return _medical(request, form_id, form, sub, posted)
 
-    submission_id = new_submission_id()
-    item = build_item(sub, screening, form, settings, submission_id, datetime.now(UTC))
+    now = state["clock"]()
+    submission_id = new_submission_id(now)
+    item = build_item(
+        sub, screening, form, settings, submission_id, datetime.fromtimestamp(now, UTC)
+    )
     try:
         await state["commits"].add(item, clock=state["clock"])
     except OutboxUnavailable:
@@ -332,19 +338,16 @@ def _medical(
 
 
 async def thanks(request: Request[State]) -> Response:
-    state = request.state
-    form_id = request.path_params["form_id"]
-    form = state["settings"].forms.get(form_id)
-    if form is None:
+    if (found := _form(request)) is None:
         return not_found(request)
+    form_id, form = found
+    state = request.state
     resources = request.query_params.get("resources") == "1"
     return html(request, pages.thanks_page(state["pages"], form_id, form, resources=resources))
 
 
 async def support(request: Request[State]) -> Response:
-    state = request.state
-    form_id = request.path_params["form_id"]
-    form = state["settings"].forms.get(form_id)
-    if form is None:
+    if (found := _form(request)) is None:
         return not_found(request)
-    return html(request, pages.crisis_page(state["pages"], form_id, form))
+    form_id, form = found
+    return html(request, pages.crisis_page(request.state["pages"], form_id, form))

@@ -66,8 +66,6 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=0, le=65535)
     # Peers whose X-Forwarded-For is believed (the reverse proxy), as IPs or CIDRs.
     trusted_proxies: list[str] = []
-    # Public URL of the relay, used in links from emails; empty: derived per request.
-    public_url: str = ""
 
 
 class StorageSettings(_Section):
