@@ -175,7 +175,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     # Log the class only: a message or traceback could quote what the visitor sent.
-    log.error("unhandled error", extra={"error": type(exc).__name__, "path": request.url.path})
+    # The route template, as in the access log: a raw path is whatever the client sent.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled error", extra={"error": type(exc).__name__, "route": route})
     return problem_response(
         request,
         Problem(500, "Something went wrong", "Your message was not stored. Please try again."),
