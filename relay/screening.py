@@ -13,6 +13,7 @@ at least ``medical`` and a redacting policy removes the unscreened tail.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,12 +27,14 @@ from relay._screening_model import CrisisModel, ModelFileError, load_model
 from relay._screening_text import normalise
 
 __all__ = [
+    "Language",
     "Lexicon",
     "LexiconError",
     "Reason",
     "Screening",
     "Verdict",
     "default_lexicon_dir",
+    "detect_language",
     "load_lexicon",
     "redact",
     "screen",
@@ -39,6 +42,7 @@ __all__ = [
 ]
 
 Verdict = Literal["clean", "medical", "crisis"]
+Language = Literal["en", "es"]
 WINDOW = 10_000
 OVERLAP = 400
 MAX_SCREENED = 65_536
@@ -59,6 +63,7 @@ class Screening:
     verdict: Verdict
     reasons: tuple[Reason, ...]
     show_crisis_resources: bool
+    language: Language = "en"  # the language the text was written in (pages answer in it)
 
 
 def default_lexicon_dir() -> Path:
@@ -155,7 +160,7 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     verdict, resources = rules.verdict_of(found)
     unique = sorted({(f.start, f.end, f.category) for f in found})
     reasons = tuple(Reason(category, start, end, field) for start, end, category in unique)
-    return Screening(verdict, reasons, resources)  # type: ignore[arg-type]
+    return Screening(verdict, reasons, resources, detect_language(text))  # type: ignore[arg-type]
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
@@ -163,6 +168,9 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
     verdict: Verdict = "clean"
     reasons: list[Reason] = []
     resources = False
+    language = detect_language(
+        " ".join(v for k, v in fields.items() if k not in NOT_SCREENED_FIELDS and v)
+    )
     for name, value in fields.items():
         if name in NOT_SCREENED_FIELDS or not value:
             continue
@@ -171,7 +179,29 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
             verdict = result.verdict
         reasons.extend(result.reasons)
         resources = resources or result.show_crisis_resources
-    return Screening(verdict, tuple(reasons), resources)
+    return Screening(verdict, tuple(reasons), resources, language)
+
+
+# Short, frequent words that tell Spanish from English; counted, not parsed.
+_SPANISH = frozenset(
+    "el la los las un una y o de del que en es por para con no se mi me lo le su al muy "
+    "pero como más mas estoy tengo quiero hola gracias favor usted ustedes mí yo está "
+    "esta este son hay puedo puede ya ayuda cita".split()
+)
+_ENGLISH = frozenset(
+    "the a an and or of to in is are for with not my me i you it this that be have do "
+    "can at on your we our please thanks hello hi am was will would".split()
+)
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def detect_language(text: str) -> Language:
+    """``"es"`` when Spanish function words outnumber English ones, else ``"en"``.
+    Cheap and bounded (the first 2,000 characters); good enough to pick a page language."""
+    words = _WORDS.findall(text[:2000].casefold())
+    spanish = sum(w in _SPANISH for w in words)
+    english = sum(w in _ENGLISH for w in words)
+    return "es" if spanish > english else "en"
 
 
 def redact(
