@@ -22,8 +22,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     args = parser.parse_args()
     runs = [
-        ("bench_intake.py", ["--requests", "1000", "--long", "3000"] if args.quick
-         else ["--requests", "5000", "--long", "20000"]),
+        ("bench_intake.py", ["--seconds", "2", "--long", "3000"] if args.quick
+         else ["--seconds", "10", "--long", "100000"]),
         ("bench_delivery.py", ["--messages", "100" if args.quick else "1000"]),
         ("bench_screening.py", ["--rounds", "2" if args.quick else "20"]),
         ("crash_soak.py", ["--submissions", "200", "--kills", "2"] if args.quick
