@@ -145,11 +145,15 @@ def _writable_problem(folder: Path) -> str | None:
     """Why the data folder (or, if it does not exist yet, its nearest parent) cannot
     be written by this process, or None."""
     probe = folder
-    while not probe.exists() and probe.parent != probe:
+    while not os.path.lexists(probe) and probe.parent != probe:  # never raises
         probe = probe.parent
-    if probe.is_dir() and os.access(probe, os.W_OK | os.X_OK):
+    if os.path.isdir(probe) and os.access(probe, os.W_OK | os.X_OK):
         return None
-    reason = "not a folder" if probe.exists() and not probe.is_dir() else "permission denied"
+    reason = (
+        "not a folder"
+        if os.path.lexists(probe) and not os.path.isdir(probe)
+        else ("permission denied")
+    )
     return unusable_folder(folder, PermissionError(13, reason))
 
 
