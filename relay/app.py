@@ -29,7 +29,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
-from relay.delivery import Sender, Worker, make_sender
+from relay.delivery import Sender, Worker, WorkerThread, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import GroupCommit, SqliteOutbox
@@ -61,19 +61,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         outbox = SqliteOutbox(
-            settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout
-        )
+            settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout,
+            min_free_bytes=settings.storage.min_free_bytes,
+        )  # fmt: skip
+        metrics.watch_storage(outbox.reserve)
         key = load_or_create_key(
             settings.security.signing_key.get_secret_value(), settings.storage.data_dir
         )
         worker = Worker(
-            outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock,
-            busy=lambda: access.in_flight > 0,
-        )  # fmt: skip
+            outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
+        )
+        # Delivery runs on its own loop, so that a flood of posts cannot starve it.
+        delivery = WorkerThread(worker)
         try:
             async with anyio.create_task_group() as tg:
                 if run_worker:
-                    tg.start_soon(worker.run)
+                    delivery.start()
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
                     settings=settings, outbox=outbox, worker=worker, metrics=metrics,
@@ -86,6 +89,7 @@ def create_app(
                 # hands back any claim as it is cancelled.
                 tg.cancel_scope.cancel()
         finally:
+            await anyio.to_thread.run_sync(delivery.stop)
             outbox.close()
             log.info("relay stopped")
 
@@ -131,11 +135,13 @@ async def readyz(request: Request[State]) -> Response:
     now = state["clock"]()
     writable = await anyio.to_thread.run_sync(lambda: state["outbox"].writable(now=now))
     hold = state["worker"].hold
+    low = not state["outbox"].reserve.has_room()
     checks = {
         "outbox": "ok" if writable else "not writable",
         "delivery": f"held: {hold.reason}" if hold else "ok",
+        "disk": "below the reserve: new submissions refused" if low else "ok",
     }
-    ready = writable and hold is None
+    ready = writable and hold is None and not low
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,

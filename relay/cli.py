@@ -7,7 +7,10 @@ configuration or operational problem (with a one-paragraph message on stderr), 2
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +20,8 @@ from pathlib import Path
 from relay import __version__
 from relay.errors import ConfigError
 from relay.outbox import STATES, Item, OutboxCorrupt, SqliteOutbox
-from relay.settings import Settings, load_settings
+from relay.settings import Settings, load_settings, unknown_variables
+from relay.storage import unusable_folder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,17 +98,32 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     from relay.screening import LexiconError
 
     logs.configure()
+    log = logging.getLogger("relay.cli")
+    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+        log.warning(
+            f"{name} is not a setting and is ignored" + (f"; did you mean {hint}?" if hint else ""),
+            extra={"variable": name, "did_you_mean": hint},
+        )
     try:
         app = create_app(settings)
     except LexiconError as exc:
         raise ConfigError(str(exc)) from None
-    # Open the outbox once before serving, so a damaged database stops start-up with
-    # its own message (inside the lifespan it would surface only as a class name).
+    # Open the outbox (and the maildir) once before serving, so a damaged database or
+    # a folder the process cannot write stops start-up with its own message (inside
+    # the lifespan it would surface only as a class name).
     SqliteOutbox(settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout).close()
+    if not settings.smtp.enabled:
+        from relay.delivery import MaildirSender
+
+        MaildirSender(settings.storage.maildir)
+    loop, http = _server_implementation()
+    log.info("server", extra={"loop": loop, "http": http})
     config = uvicorn.Config(
         app,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
+        loop=loop,
+        http=http,
         log_config=None,  # keep the JSON handlers set up above
         access_log=False,  # uvicorn's would print query strings; relay.access logs instead
         proxy_headers=False,  # relay.app applies them, from server.trusted_proxies only
@@ -115,8 +134,38 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     return 0
 
 
+def _server_implementation() -> tuple[str, str]:
+    """uvicorn's standard extras (uvloop, httptools) when installed; else asyncio, h11."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http
+
+
+def _writable_problem(folder: Path) -> str | None:
+    """Why the data folder (or, if it does not exist yet, its nearest parent) cannot
+    be written by this process, or None."""
+    probe = folder
+    while not os.path.lexists(probe) and probe.parent != probe:  # never raises
+        probe = probe.parent
+    if os.path.isdir(probe) and os.access(probe, os.W_OK | os.X_OK):
+        return None
+    reason = (
+        "not a folder"
+        if os.path.lexists(probe) and not os.path.isdir(probe)
+        else ("permission denied")
+    )
+    return unusable_folder(folder, PermissionError(13, reason))
+
+
 def _check_config(settings: Settings) -> int:
     print(json.dumps(settings.masked(), indent=2))
+    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+        print(f"warning: {name} is not a setting and is ignored"
+              + (f"; did you mean {hint}?" if hint else ""), file=sys.stderr)  # fmt: skip
+    problem = _writable_problem(settings.storage.data_dir)
+    if problem:
+        print(f"contact-relay: {problem}", file=sys.stderr)
+        return 1
     if not settings.smtp.enabled:
         print(
             f"note: smtp.host is empty: mail is written to {settings.storage.maildir}/new/",

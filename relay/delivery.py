@@ -8,11 +8,15 @@ not spent, and /readyz turns red until it clears).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib.util
 import logging
 import os
 import random
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ import anyio.to_thread
 
 from relay.compose import Draft, render
 from relay.errors import (
+    ConfigError,
     DeliveryError,
     HeldDelivery,
     OutboxUnavailable,
@@ -34,19 +39,24 @@ from relay.errors import (
 from relay.metrics import Metrics
 from relay.outbox import Item, SqliteOutbox
 from relay.settings import DeliverySettings, Settings, SmtpSettings
+from relay.storage import private_dir, unusable_folder, write_private
 
 log = logging.getLogger("relay.delivery")
 
 Refused = dict[str, int]  # recipient -> SMTP reply code
-MAX_YIELD = 0.5  # seconds the worker waits for a busy intake between two messages
+TIDY_AFTER = 1.0  # seconds from purging a delivered body to the checkpoint that drops it
+KEEP_OPEN = 5.0  # seconds an idle SMTP connection is kept for the next message
 
 
 class Sender(Protocol):
     """Deliver one item's rendered message to ``item.recipients`` (never to addresses in
     the message's headers). Return the recipients refused (empty: all accepted), or
-    raise a DeliveryError when the whole attempt failed."""
+    raise a DeliveryError when the whole attempt failed. ``close()`` ends any
+    connection kept open between messages (the worker calls it when idle)."""
 
     async def send(self, item: Item, message: bytes) -> Refused: ...
+
+    async def close(self) -> None: ...
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -64,33 +74,78 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
 
 class SmtpSender:
+    """One SMTP connection, kept open across a backlog (a connection with TLS and AUTH
+    costs several round trips and a handshake; a message on an open one, four).
+
+    Any failure drops the connection, so the next message starts on a fresh one. A
+    reused connection that turns out to be gone (the server timed it out while we
+    were idle) is replaced once at once rather than counted as a failed attempt."""
+
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
         self._context = tls_context(settings.ca_file)
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._smtp is not None and self._smtp.is_connected
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            username=s.username or None,
+            password=s.password.get_secret_value() or None,
+            use_tls=s.security == "tls",
+            # Explicit True: the default (None) silently falls back to plaintext.
+            start_tls=s.security == "starttls",
+            validate_certs=True,
+            tls_context=self._context if s.security != "none" else None,
+            timeout=s.timeout,
+        )
+        await smtp.connect()  # greeting, EHLO, STARTTLS and AUTH as configured
+        return smtp
 
     async def send(self, item: Item, message: bytes) -> Refused:
-        s = self._settings
+        for fresh_retry in (False, True):
+            reused = self.connected
+            try:
+                if not reused:
+                    await self.close()
+                    self._smtp = await self._connect()
+                assert self._smtp is not None
+                errors, _ = await self._smtp.sendmail(
+                    item.sender,
+                    list(item.recipients),
+                    message,  # recipients from config only
+                )
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                return {r.recipient: r.code for r in exc.recipients}  # envelope was reset
+            except Exception as exc:
+                await self._abort()
+                stale = isinstance(exc, aiosmtplib.SMTPServerDisconnected | ConnectionError)
+                if reused and stale and not fresh_retry:
+                    continue
+                raise classify(exc) from exc
+            return {rcpt: response.code for rcpt, response in errors.items()}
+        raise AssertionError("unreachable: the second pass returns or raises")
+
+    async def close(self) -> None:
+        """QUIT politely (a short wait), else drop the connection."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
         try:
-            errors, _ = await aiosmtplib.send(
-                message,
-                sender=item.sender,
-                recipients=list(item.recipients),  # from configuration, never from headers
-                hostname=s.host,
-                port=s.port,
-                username=s.username or None,
-                password=s.password.get_secret_value() or None,
-                use_tls=s.security == "tls",
-                # Explicit True: the default (None) silently falls back to plaintext.
-                start_tls=s.security == "starttls",
-                validate_certs=True,
-                tls_context=self._context if s.security != "none" else None,
-                timeout=s.timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return {r.recipient: r.code for r in exc.recipients}
-        except Exception as exc:
-            raise classify(exc) from exc
-        return {rcpt: response.code for rcpt, response in errors.items()}
+            with anyio.fail_after(2):
+                await smtp.quit()
+        except Exception:
+            smtp.close()
+
+    async def _abort(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
 
 
 class MaildirSender:
@@ -99,8 +154,11 @@ class MaildirSender:
 
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
-        for sub in ("tmp", "new", "cur"):
-            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("tmp", "new", "cur"):
+                private_dir(maildir / sub)
+        except OSError as exc:
+            raise ConfigError(unusable_folder(maildir, exc)) from None
 
     async def send(self, item: Item, message: bytes) -> Refused:
         try:
@@ -109,16 +167,16 @@ class MaildirSender:
             raise TransientDelivery(f"maildir write failed: {exc.strerror}") from exc
         return {}
 
+    async def close(self) -> None:
+        """Nothing is kept open between messages."""
+
     def _write(self, item: Item, message: bytes) -> None:
         name = f"{int(item.created_at)}.{item.id}.{socket.gethostname()}.eml"
         envelope = (
             f"Return-Path: <{item.sender}>\r\nX-Envelope-To: {', '.join(item.recipients)}\r\n"
         ).encode()
         tmp = self.maildir / "tmp" / name
-        with tmp.open("wb") as fh:
-            fh.write(envelope + message)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_private(tmp, envelope + message)  # 0600: the message is health data
         tmp.replace(self.maildir / "new" / name)
         directory = os.open(self.maildir / "new", os.O_RDONLY)
         try:
@@ -216,7 +274,9 @@ class Hold:
 
 
 class Worker:
-    """Claims due items one at a time and delivers them. One per process."""
+    """Claims due items one at a time (urgent notices first) and delivers them, over
+    one SMTP connection while there is a backlog. One per process; ``WorkerThread``
+    runs it on a loop of its own beside the intake's."""
 
     def __init__(
         self,
@@ -226,46 +286,70 @@ class Worker:
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.time,
-        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.outbox = outbox
         self.sender = sender
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
-        self.busy = busy
         self.hold: Hold | None = None
         self._wake = anyio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() is on
         self._reaped_at = float("-inf")
+        self._purged_at: float | None = None  # monotonic time of the first untidied purge
+        self._active_at = float("-inf")  # monotonic time of the last delivery
 
     def wake(self) -> None:
-        """Called after an enqueue so new mail goes out without waiting for the poll."""
-        self._wake.set()
+        """Called after an enqueue so new mail goes out without waiting for the poll;
+        safe from any thread (the intake's loop is not the worker's)."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._wake.set()
+        elif not self._wake.is_set():
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
-        while True:
-            try:
-                delivered = await self.step()
-            except OutboxUnavailable as exc:
-                # A lock held past busy_timeout (a backup, a purge) or a full disk: wait
-                # and try again; the intake answers 503 meanwhile, nothing is lost.
-                log.error("outbox unavailable; delivery paused", extra={"error": str(exc)})
-                delivered = False
-            if delivered:
-                await self._yield_to_intake()
-                continue
-            wait = self.settings.hold_interval if self.hold else self.settings.poll_interval
-            with anyio.move_on_after(wait):
-                await self._wake.wait()
-            self._wake = anyio.Event()
+        self._wake = anyio.Event()  # bound to this loop, which may not be the creator's
+        self._loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    delivered = await self.step()
+                    await self.tidy(idle=not delivered)
+                except OutboxUnavailable as exc:
+                    # A lock held past busy_timeout (a backup, a purge) or a full disk:
+                    # wait and try again; the intake answers 503 meanwhile.
+                    log.error("outbox unavailable; delivery paused", extra={"error": str(exc)})
+                    delivered = False
+                if not delivered:
+                    await self._idle()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.sender.close()
 
-    async def _yield_to_intake(self) -> None:
-        """Acknowledging a visitor comes before delivering a stored message: while the
-        intake is busy, wait (up to MAX_YIELD per message, so delivery never stops)."""
-        waited = 0.0
-        while self.busy() and waited < MAX_YIELD:
-            await anyio.sleep(0.01)
-            waited += 0.01
+    async def _idle(self) -> None:
+        wait = self.settings.hold_interval if self.hold else self.settings.poll_interval
+        if time.monotonic() - self._active_at >= KEEP_OPEN:
+            await self.sender.close()  # nothing sent for a while: free the server's slot
+        else:
+            wait = min(wait, KEEP_OPEN)
+        with anyio.move_on_after(wait):
+            await self._wake.wait()
+        self._wake = anyio.Event()
+
+    async def tidy(self, *, idle: bool = False) -> None:
+        """Checkpoint the WAL once delivered bodies were purged: at most TIDY_AFTER
+        seconds after the first purge, at once when the queue runs dry. Below the disk
+        reserve, also hand the freed pages back to the file system."""
+        vacuum = not self.outbox.reserve.has_room()
+        if self._purged_at is None:
+            if vacuum and idle:
+                await anyio.to_thread.run_sync(lambda: self.outbox.tidy(vacuum=True))
+            return
+        if not idle and time.monotonic() - self._purged_at < TIDY_AFTER:
+            return
+        if await anyio.to_thread.run_sync(lambda: self.outbox.tidy(vacuum=vacuum)):
+            self._purged_at = None
 
     async def step(self) -> bool:
         """Reap expired leases (at most once a second), then deliver one due item.
@@ -277,8 +361,13 @@ class Worker:
         return await self._claim_and_deliver(None)
 
     async def deliver_now(self, item_id: str) -> bool:
-        """Deliver one named queued item at once (send-test); False if it was not queued."""
-        return await self._claim_and_deliver(item_id)
+        """Deliver one named queued item at once (send-test), then close the connection;
+        False if it was not queued."""
+        try:
+            return await self._claim_and_deliver(item_id)
+        finally:
+            await self.tidy(idle=True)
+            await self.sender.close()
 
     async def _claim_and_deliver(self, item_id: str | None) -> bool:
         now = self.clock()
@@ -290,8 +379,9 @@ class Worker:
         try:
             return await self._deliver(item)
         except BaseException:
-            # Cancelled (shutdown) or crashed mid-send: hand the claim back at once.
-            with anyio.CancelScope(shield=True):
+            # Cancelled (shutdown) or crashed mid-send: hand the claim back at once. If
+            # even that fails (a full disk), the lease runs out and the item comes back.
+            with anyio.CancelScope(shield=True), contextlib.suppress(OutboxUnavailable):
                 await anyio.to_thread.run_sync(
                     lambda: self.outbox.release(item.id, now=self.clock())
                 )
@@ -332,6 +422,9 @@ class Worker:
         else:
             now = self.clock()
             await anyio.to_thread.run_sync(lambda: self.outbox.mark_sent(item.id, now=now))
+            self._active_at = time.monotonic()
+            if self._purged_at is None:
+                self._purged_at = self._active_at
             self.metrics.delivery_attempts.labels(result="sent").inc()
             log.info("delivered", extra=_meta(item))
         return True
@@ -389,3 +482,64 @@ class Worker:
 
 def _meta(item: Item) -> dict[str, object]:
     return {"item": item.id, "form": item.form_id, "kind": item.kind, "attempts": item.attempts + 1}
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class WorkerThread:
+    """Runs a Worker on an event loop of its own, in a thread of its own.
+
+    On the intake's loop every await of the worker waits behind each request in
+    flight, so a flood of posts starved delivery to a few messages in ten seconds.
+    On its own loop the worker only shares the interpreter lock, which the intake
+    gives up at every socket call and every commit."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._started = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="relay-delivery", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the worker (it hands back any claim and closes its connection) and
+        wait for the thread to end."""
+        if self._loop is not None and self._scope is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._scope.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._body, backend_options={"use_uvloop": _has_uvloop()})
+        finally:
+            self._started.set()
+
+    async def _body(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            self._started.set()
+            while True:
+                try:
+                    await self.worker.run()
+                except Exception as exc:
+                    # A bug, not a delivery failure: say so, turn /readyz red, go on.
+                    log.critical("delivery worker failed", extra={"error": type(exc).__name__})
+                    self.worker.hold = Hold(f"worker failed ({type(exc).__name__})", time.time())
+                await anyio.sleep(1)
+
+
+def _has_uvloop() -> bool:
+    return importlib.util.find_spec("uvloop") is not None

@@ -7,6 +7,7 @@ request) in favour of the exception's class name.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -39,6 +40,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class ShutdownCancels(logging.Filter):
+    """uvicorn reports a request it cut off at the end of the graceful shutdown (a slow
+    client still sending) as an error with a CancelledError. Nothing failed: the
+    request was never acknowledged, so nothing is lost. Say so at info level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[0] if record.exc_info else None
+        if exc is not None and issubclass(exc, asyncio.CancelledError):
+            record.msg, record.args, record.exc_info = "request cut off at shutdown", (), None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        elif isinstance(record.msg, str) and "timeout graceful shutdown exceeded" in record.msg:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -50,3 +66,6 @@ def configure(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, ShutdownCancels) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(ShutdownCancels())

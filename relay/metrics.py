@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from relay.storage import DiskReserve
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -47,3 +49,19 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.storage_low = Gauge(
+            "relay_storage_low",
+            "1 while free space is below storage.min_free_bytes (new submissions get 503).",
+            registry=r,
+        )
+        self.storage_free = Gauge(
+            "relay_storage_free_bytes",
+            "Room for new submissions: free space on the data folder's file system plus "
+            "free pages inside the outbox database.",
+            registry=r,
+        )
+
+    def watch_storage(self, reserve: DiskReserve) -> None:
+        """Read the disk reserve at each scrape (the figures are at most a second old)."""
+        self.storage_low.set_function(lambda: 0.0 if reserve.has_room() else 1.0)
+        self.storage_free.set_function(lambda: float(reserve.room))

@@ -9,6 +9,9 @@ intake answers 2xx. States::
 
 A claim is a lease: a worker that dies mid-send leaves a row whose lease runs out and
 is requeued (at-least-once; the stable Message-ID marks a resend as the same mail).
+A claim takes urgent crisis notices (kind ``urgent``) before anything else that is due.
+Delivered bodies are purged (``secure_delete`` zeroes them in the pages) and ``tidy()``
+checkpoints the WAL, so delivered text leaves every database file within seconds.
 This module owns the schema and all SQL. It never logs and stores no text outside
 the ``body`` column.
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from relay.errors import OutboxUnavailable
+from relay.errors import ConfigError, OutboxUnavailable
+from relay.storage import DiskReserve, private_dir, private_file, unusable_folder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT                  -- error class and reply code only, never content
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_due_kind ON outbox (state, kind, next_attempt_at);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS spent (token TEXT PRIMARY KEY, until REAL NOT NULL);
 """
@@ -127,18 +132,29 @@ class SqliteOutbox:
     """All outbox SQL. Thread-safe: one connection, one lock; callers in async code
     run these methods in a worker thread (see ``relay.app``)."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0, min_free_bytes: int = 0) -> None:
+        try:
+            private_dir(path.parent)
+            # SQLite gives -wal and -shm the database file's mode: make that one 0600 first.
+            private_file(path)
+            for suffix in ("-wal", "-shm"):
+                if (companion := path.with_name(path.name + suffix)).exists():
+                    private_file(companion)
+            self._db = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise ConfigError(unusable_folder(path.parent, exc)) from None
         self.path = path
+        self.reserve = DiskReserve(path.parent, min_free_bytes)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
         self._db.row_factory = sqlite3.Row
         try:
             result = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if result != "ok":
                 raise sqlite3.DatabaseError(result)
+            # New databases give freed pages back to the file system on tidy(vacuum=True).
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA secure_delete=ON")
@@ -153,9 +169,13 @@ class SqliteOutbox:
             ) from None
 
     def close(self) -> None:
+        """Checkpoint and close. A failed checkpoint (a full disk) is not an error here:
+        the WAL stays and SQLite replays it at the next start."""
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
             finally:
                 self._db.close()
 
@@ -194,20 +214,29 @@ class SqliteOutbox:
             )  # fmt: skip
 
     def claim(self, *, now: float, lease: float, item_id: str | None = None) -> Item | None:
-        """Lease the oldest due item (or the named queued one) to the caller, or None."""
-        pick = (
-            "SELECT seq FROM outbox WHERE state='queued' AND next_attempt_at <= ?"
-            " ORDER BY seq LIMIT 1"
-            if item_id is None
-            else "SELECT seq FROM outbox WHERE state='queued' AND id = ?"
-        )
+        """Lease a due item (or the named queued one) to the caller, or None: urgent
+        notices first, then the longest due. Both picks walk an index (no sort), so a
+        claim stays cheap behind a backlog of thousands."""
+        picks: list[tuple[str, str | float]]
+        if item_id is not None:
+            picks = [("SELECT seq FROM outbox WHERE state='queued' AND id = ?", item_id)]
+        else:
+            due = "state='queued' AND next_attempt_at <= ?"
+            picks = [
+                (f"SELECT seq FROM outbox WHERE {due} AND kind='urgent'"
+                 " ORDER BY next_attempt_at, seq LIMIT 1", now),
+                (f"SELECT seq FROM outbox WHERE {due} ORDER BY next_attempt_at, seq LIMIT 1", now),
+            ]  # fmt: skip
         with self._write() as db:
-            row = db.execute(
-                f"UPDATE outbox SET state='sending', lease_until=?, updated_at=?"
-                f" WHERE seq = ({pick}) RETURNING {_COLUMNS}",
-                (now + lease, now, now if item_id is None else item_id),
-            ).fetchone()
-        return _item(row) if row else None
+            for pick, value in picks:
+                row = db.execute(
+                    f"UPDATE outbox SET state='sending', lease_until=?, updated_at=?"
+                    f" WHERE seq = ({pick}) RETURNING {_COLUMNS}",
+                    (now + lease, now, value),
+                ).fetchone()
+                if row:
+                    return _item(row)
+        return None
 
     def reap(self, *, now: float) -> int:
         """Requeue items whose lease ran out (their worker died or hung)."""
@@ -299,9 +328,29 @@ class SqliteOutbox:
         self.checkpoint()
         return count
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes; False when a
+        reader (another process) kept it from completing."""
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
+
+    def tidy(self, *, vacuum: bool = False) -> bool:
+        """After delivered bodies were purged: checkpoint (so that no copy of them stays
+        in the WAL), with ``vacuum`` first hand free pages back to the file system, and
+        tell the disk reserve how much room the database holds free. False when the
+        checkpoint could not complete (try again later)."""
+        try:
+            with self._lock:
+                if vacuum:
+                    self._db.execute("PRAGMA incremental_vacuum").fetchall()
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                pages = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+                size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise OutboxUnavailable(f"outbox tidy failed: {exc.sqlite_errorname}") from exc
+        self.reserve.reclaimable = pages * size
+        return not busy
 
     def get(self, item_id: str) -> Item | None:
         with self._lock:
@@ -375,6 +424,11 @@ class GroupCommit:
         self._lock = anyio.Lock()
 
     async def add(self, item: NewItem, *, clock: Callable[[], float]) -> None:
+        """Return once ``item`` is committed; raise OutboxUnavailable if it cannot be,
+        including below the disk reserve (urgent crisis notices, small and rare, are
+        still taken there: the reserve exists to keep them and delivery going)."""
+        if item.kind != "urgent" and not self._outbox.reserve.has_room():
+            raise OutboxUnavailable("disk reserve reached")
         entry = _Pending(item)
         self._pending.append(entry)
         async with self._lock:

@@ -7,15 +7,18 @@ only place that reads ``os.environ``; everything else receives a ``Settings``.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
+import ssl
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.headerregistry import Address
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit, urlunsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -32,6 +35,10 @@ DEFAULT_CONFIG = Path("config/relay.toml")
 ENV_PREFIX = "RELAY_"
 # Only these may come from ``RELAY_<PATH>_FILE`` (Docker secrets).
 SECRET_PATHS = {("smtp", "password"), ("security", "signing_key")}
+# RELAY_ variables that are not settings: read by the scripts and the test suite.
+OTHER_VARIABLES = {"RELAY_CONFIG", "RELAY_EXTRAS", "RELAY_REQUIRE_BROWSER"}
+MIN_SIGNING_KEY = 32  # characters: an HMAC-SHA256 key shorter than this is guessable
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -67,11 +74,30 @@ class ServerSettings(_Section):
     # Peers whose X-Forwarded-For is believed (the reverse proxy), as IPs or CIDRs.
     trusted_proxies: list[str] = []
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            if entry == "*":  # uvicorn's "believe every peer", for a private network only
+                out.append(entry)
+                continue
+            try:
+                out.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return out
+
 
 class StorageSettings(_Section):
     data_dir: Path = Path("./data")
     # How long a write waits for a lock before the intake answers 503.
     busy_timeout: float = Field(5.0, gt=0)
+    # Below this much free space the intake answers 503, keeping the rest for delivery
+    # to mark messages sent and purge them (Postfix's queue_minfree). 0: no reserve.
+    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
 
     @property
     def outbox_path(self) -> Path:
@@ -89,6 +115,9 @@ class SmtpSettings(_Section):
     username: str = ""
     password: SecretStr = SecretStr("")
     ca_file: str = ""
+    # security = "none" with a username sends the password in clear: refused unless the
+    # server is on this machine or this is set.
+    allow_plaintext_auth: bool = False
     from_address: str = "Website contact form <no-reply@localhost>"
     # Seconds per SMTP command. RFC 5321 asks for 10 minutes after the final dot;
     # a shorter wait only risks a duplicate, which the stable Message-ID makes visible.
@@ -107,9 +136,46 @@ class SmtpSettings(_Section):
         local, _, domain = check_address(addr).rpartition("@")
         return str(Address(display_name=display, username=local, domain=domain))
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: str) -> str:
+        if not value:
+            return value
+        if not Path(value).is_file():
+            raise ValueError(f"no such file: {value} (the CA bundle for the mail server)")
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=value)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"{value} is not a readable PEM certificate bundle ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_clear_text_password(self) -> SmtpSettings:
+        if (
+            self.security == "none"
+            and self.username
+            and not self.allow_plaintext_auth
+            and not _loopback(self.host)
+        ):
+            raise ValueError(
+                'security = "none" with a username would send the password in clear text '
+                f"to {self.host}: use starttls or tls, or set allow_plaintext_auth = true "
+                "if the network to that server is trusted"
+            )
+        return self
+
     @property
     def enabled(self) -> bool:
         return bool(self.host)
+
+
+def _loopback(host: str) -> bool:
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class DeliverySettings(_Section):
@@ -137,9 +203,11 @@ class LimitsSettings(_Section):
         from limits import parse
 
         try:
-            parse(value)
+            item = parse(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate such as 10/minute or 100/hour") from None
+        if item.amount < 1:
+            raise ValueError(f"{value!r} would refuse every post: use at least 1/minute")
         return value
 
 
@@ -279,6 +347,16 @@ class SecuritySettings(_Section):
     # on a phone at 50,000).
     pow_max_number: int = Field(50_000, ge=1_000, le=10_000_000)
 
+    @field_validator("signing_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < MIN_SIGNING_KEY:
+            raise ValueError(
+                f"signing_key is too short: use at least {MIN_SIGNING_KEY} random characters "
+                "(for example: openssl rand -hex 32), or leave it empty to have one generated"
+            )
+        return value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -329,7 +407,18 @@ class Settings(BaseSettings):
         for section, key in SECRET_PATHS:
             if getattr(getattr(self, section), key).get_secret_value():
                 data[section][key] = "**********"
+        data["limits"]["storage"] = _mask_url(self.limits.storage)
         return data
+
+
+def _mask_url(url: str) -> str:
+    """``redis://user:secret@host`` -> ``redis://user:**********@host``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:**********@{host}"))
 
 
 class _EnvWithoutFiles(EnvSettingsSource):
@@ -351,6 +440,8 @@ def _secret_files(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         path = tuple(upper[len(ENV_PREFIX) : -len("_FILE")].lower().split("__"))
         if path not in SECRET_PATHS:
+            if _is_setting(upper) or not _is_setting(upper[: -len("_FILE")]):
+                continue  # an ordinary setting such as RELAY_SMTP__CA_FILE, or unknown
             raise ConfigError(f"{name}: only {_secret_names()} may come from a file")
         try:
             secret = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
@@ -413,3 +504,57 @@ def _explain(exc: ValueError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         lines.append(f"  {where}: {err['msg']}")
     return "\n".join(lines)
+
+
+def _is_setting(name: str) -> bool:
+    """Does the variable ``RELAY_<A>__<B>...`` name a setting (or a whole section)?"""
+    parts = name[len(ENV_PREFIX) :].lower().split("__")
+    model: Any = Settings
+    while parts:
+        part = parts.pop(0)
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return False
+        model = field.annotation
+        if get_origin(model) is dict:  # forms: any id, then that form's keys
+            if parts:
+                parts.pop(0)
+            model = get_args(model)[1]
+    return True
+
+
+def _setting_names(form_ids: list[str]) -> Iterator[str]:
+    for section, field in Settings.model_fields.items():
+        if section == "forms":
+            for form_id in form_ids or ["contact"]:
+                for key in FormSettings.model_fields:
+                    yield f"{ENV_PREFIX}FORMS__{form_id.upper()}__{key.upper()}"
+            continue
+        yield f"{ENV_PREFIX}{section.upper()}"
+        for key in getattr(field.annotation, "model_fields", {}):
+            yield f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+    for section, key in SECRET_PATHS:
+        yield f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
+
+
+def unknown_variables(
+    environ: Mapping[str, str], form_ids: list[str] | None = None
+) -> list[tuple[str, str | None]]:
+    """``RELAY_*`` variables that name no setting (so they would be silently ignored),
+    each with the nearest known name, if one is close: ``RELAY_SMTP_HOST`` ->
+    ``RELAY_SMTP__HOST``. Only names are looked at, never values (they may be secrets)."""
+    known = sorted(set(_setting_names(form_ids or [])))
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES:
+            continue
+        secret = (
+            upper.endswith("_FILE")
+            and tuple(upper[len(ENV_PREFIX) : -len("_FILE")].lower().split("__")) in SECRET_PATHS
+        )
+        if secret or _is_setting(upper):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        out.append((name, close[0] if close else None))
+    return out

@@ -43,12 +43,14 @@ class RelayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "relay.log"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, *, umask: int | None = None) -> None:
+        """Start and wait for /healthz; ``umask`` sets the service's (e.g. 0o000)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "relay", "serve", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=None if umask is None else (lambda: os.umask(umask) and None),
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
