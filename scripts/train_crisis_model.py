@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from relay._screening_model import features  # noqa: E402
+from relay.screening._model import features  # noqa: E402
 
 OUT = ROOT / "config" / "screening" / "crisis_model.tsv"
 DEFAULT_INPUTS = [

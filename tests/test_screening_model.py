@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from relay import screening
-from relay._screening_model import CrisisModel, ModelFileError, features, load_model
-from relay._screening_rules import Found
+from relay.screening._model import CrisisModel, ModelFileError, features, load_model
+from relay.screening._rules import Found
 
 MODEL = CrisisModel(
     prior=-2.0,
@@ -62,7 +62,7 @@ def test_second_opinion_respects_the_rules() -> None:
 
 def test_model_crisis_is_a_crisis_verdict_with_reasons() -> None:
     """A crisis.model reason makes the verdict crisis, with resources, at the evidence spans."""
-    from relay._screening_rules import verdict_of
+    from relay.screening._rules import verdict_of
 
     assert verdict_of([Found("crisis.model", 4, 10)]) == ("crisis", True)
 

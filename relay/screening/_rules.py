@@ -9,7 +9,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from relay._screening_lexicon import (
+from relay.screening._lexicon import (
     AFTER,
     CARE,
     CONDITION,
@@ -30,7 +30,7 @@ from relay._screening_lexicon import (
     Lexicon,
     Node,
 )
-from relay._screening_text import Clause, Token, clauses, tokenise
+from relay.screening._text import Clause, Token, clauses, tokenise
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 

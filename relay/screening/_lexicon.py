@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-from relay._screening_text import fold_phrase, phrase_keys
+from relay.screening._text import fold_phrase, phrase_keys
 
 
 class LexiconError(ValueError):

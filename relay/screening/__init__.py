@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from relay import _screening_rules as rules
-from relay._screening_lexicon import Lexicon as RuleLexicon
-from relay._screening_lexicon import LexiconError, load
-from relay._screening_model import CrisisModel, ModelFileError, load_model
-from relay._screening_text import normalise
+from relay.screening import _rules as rules
+from relay.screening._lexicon import Lexicon as RuleLexicon
+from relay.screening._lexicon import LexiconError, load
+from relay.screening._model import CrisisModel, ModelFileError, load_model
+from relay.screening._text import normalise
 
 __all__ = [
     "Language",
@@ -69,7 +69,7 @@ class Screening:
 def default_lexicon_dir() -> Path:
     """The shipped lexicons: ``config/screening`` of a source checkout (or editable
     install), else the copy a wheel installs under ``<prefix>/share/contact-relay``."""
-    checkout = Path(__file__).resolve().parent.parent / "config" / "screening"
+    checkout = Path(__file__).resolve().parents[2] / "config" / "screening"
     if checkout.is_dir():
         return checkout
     return Path(sys.prefix) / "share" / "contact-relay" / "screening"
