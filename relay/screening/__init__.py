@@ -1,30 +1,37 @@
 """Screening of contact-form text: ``clean``, ``medical`` or ``crisis``.
 
-Pure: no I/O except load_lexicon() reading its files, no logging, and no message text in any
-exception. Pipeline (see docs/SCREENING.md): normalise with an offset map -> crisis pass (wins)
--> identifier pass -> disclosure pass (a health term counts only when tied to a person in its
-clause). Lexicons are plain data files in config/screening, reviewed by clinic staff.
+Design (docs in the README, "Screening"): the text is folded (compatibility forms, case,
+accents, invisible characters), then described by cheap features (words, word pairs,
+word beginnings and endings, lexicon kinds, identifier patterns). Two linear models
+trained on labelled messages (scripts/train_screening.py) score it:
 
-Long input: text is screened in windows of WINDOW characters (overlapping by OVERLAP, so a
-phrase cut by a window edge is still seen whole) up to MAX_SCREENED characters. Anything past
-MAX_SCREENED cannot be vouched for, so it is reported as a ``too_long`` reason: the message is
-at least ``medical`` and a redacting policy removes the unscreened tail.
+1. crisis first: over the crisis threshold the verdict is ``crisis``; in the soft zone
+   below it the resources are shown and a ``crisis.possible`` reason flags it for staff;
+2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
+   and vitals) make a message ``medical`` on their own;
+3. the disclosure model decides ``medical`` otherwise.
+
+Reasons are character spans in the original text: identifiers, and the words that
+weighed most. Pure: no I/O except load_lexicon(), no logging, no message text in any
+exception. Linear in the length of the text; text past MAX_SCREENED characters cannot be
+vouched for and is reported as a ``too_long`` reason (at least ``medical``).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from relay.screening import _rules as rules
-from relay.screening._lexicon import Lexicon as RuleLexicon
-from relay.screening._lexicon import LexiconError, load
-from relay.screening._model import CrisisModel, ModelFileError, load_model
-from relay.screening._text import normalise
+from relay.screening._features import Features, extract
+from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
+from relay.screening._lexicon import LexiconError, PhraseIndex, build_index, lines
+from relay.screening._model import CRISIS, MEDICAL, Model, load_model
+from relay.screening._reasons import explain
+from relay.screening._text import TOKEN, fold
 
 __all__ = [
     "Language",
@@ -43,8 +50,6 @@ __all__ = [
 
 Verdict = Literal["clean", "medical", "crisis"]
 Language = Literal["en", "es"]
-WINDOW = 10_000
-OVERLAP = 400
 MAX_SCREENED = 65_536
 NOT_SCREENED_FIELDS = frozenset({"name", "email", "phone"})
 _RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
@@ -52,7 +57,7 @@ _RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    category: str  # a stable id such as "condition", "dob", "crisis.passive"
+    category: str  # a stable id such as "crisis", "crisis.possible", "dob", "medication"
     start: int  # offsets into the original text of the field
     end: int
     field: str = "message"
@@ -77,90 +82,87 @@ def default_lexicon_dir() -> Path:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Everything screening reads, built once at start-up by load_lexicon() and shared:
-    the rule lexicons and the crisis word model."""
+    """Everything screening reads, built once at start-up by load_lexicon() and shared."""
 
-    rules: RuleLexicon
-    model: CrisisModel
+    index: PhraseIndex
+    identifiers: Identifiers
+    model: Model
+    stopwords: frozenset[str]
+    spanish: frozenset[str]
+    english: frozenset[str]
 
 
-def load_lexicon(directory: Path | None = None) -> Lexicon:
-    """Read and precompile the lexicons; raises LexiconError naming the file and line."""
+def _words(path: Path) -> frozenset[str]:
+    return frozenset(w for _, line in lines(path) for w in TOKEN.findall(fold(line)))
+
+
+def _language_words(path: Path) -> tuple[frozenset[str], frozenset[str]]:
+    found: dict[str, frozenset[str]] = {}
+    for number, line in lines(path):
+        language, _, words = line.partition("\t")
+        if language not in ("en", "es") or not words.strip():
+            raise LexiconError(f"{path.name}:{number}: expected 'en|es<TAB>words'")
+        found[language] = frozenset(TOKEN.findall(fold(words)))
+    if set(found) != {"en", "es"}:
+        raise LexiconError(f"{path.name}: needs an 'en' and an 'es' line")
+    return found["es"], found["en"]
+
+
+def load_lexicon(directory: Path | None = None, *, model: Path | None = None) -> Lexicon:
+    """Read the lexicons and the model; raises LexiconError naming the file and line."""
     directory = default_lexicon_dir() if directory is None else directory
-    rule_lexicon = load(directory)  # first: it names a missing directory as such
-    try:
-        model = load_model(directory / "crisis_model.tsv")
-    except FileNotFoundError:
-        raise LexiconError("crisis_model.tsv: missing from the lexicon directory") from None
-    except ModelFileError as exc:
-        raise LexiconError(str(exc)) from None
-    return Lexicon(rules=rule_lexicon, model=model)
+    if not directory.is_dir():
+        raise LexiconError(f"{directory.name}: lexicon directory not found")
+    stopwords = _words(directory / "stopwords.txt")
+    spanish, english = _language_words(directory / "language_words.tsv")
+    return Lexicon(
+        index=build_index(directory, stopwords),
+        identifiers=load_identifiers(directory / "identifiers.tsv"),
+        model=load_model() if model is None else load_model(model),
+        stopwords=stopwords,
+        spanish=spanish,
+        english=english,
+    )
 
 
-# The rules' own judgement that a crisis word was a topic question, hyperbole, past
-# history or denied stands: the word model does not overrule it.
-_RULES_DECIDED = frozenset({"crisis.topic", "crisis.hyperbole", "crisis.history", "crisis.denied"})
-# Markers for the word model only; never reported as reasons.
-_MARKERS = ("crisis.lone.", "crisis.denied")
+def features_of(text: str, lexicon: Lexicon) -> Features:
+    """The features of one text (the training script reads them through this)."""
+    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers)
 
 
-def _second_opinion(text: str, found: list[rules.Found], model: CrisisModel) -> list[rules.Found]:
-    """Crisis evidence from the word model, when the rules found no crisis themselves.
-    A core crisis cue the rules saw survive negation, fiction and everyday uses
-    ("crisis.lone.*") corroborates, and the model then stands in for the second cue."""
-    categories = {f.category for f in found}
-    if categories & _RULES_DECIDED or rules.verdict_of(found)[0] == "crisis":
-        return []
-    # Only a cue of a core class (death, means, danger, body, self-harm) corroborates:
-    # "last night" or "tonight" alone says nothing about a crisis.
-    lone = any(c.removeprefix("crisis.lone.") in rules.CUE_CORE for c in categories)
-    evidence = model.says_crisis(text, corroborated=lone)
-    return [rules.Found("crisis.model", f.start, f.end) for f in evidence]
-
-
-def _screen_window(text: str, lexicon: Lexicon) -> list[rules.Found]:
-    found = _screen_rules(text, lexicon.rules)
-    evidence = _second_opinion(text, found, lexicon.model)
-    if evidence:  # the lone cues are part of the crisis evidence
-        return [f for f in found if f.category != "crisis.denied"] + evidence
-    return [f for f in found if not f.category.startswith(_MARKERS)]
-
-
-def _screen_rules(text: str, lexicon: RuleLexicon) -> list[rules.Found]:
-    norm, index = normalise(text)
-    prepared = rules.prepare(norm, lexicon)
-    found = rules.crisis(prepared, lexicon)
-    ids, doses = rules.identifiers(prepared, lexicon)
-    found += ids + rules.disclosure(prepared, doses)
-    if index is None:
-        return found
-    # Map normalised offsets back: a span ends just after the original character of its last one.
-    return [
-        rules.Found(f.category, index[f.start], index[f.end - 1] + 1)
-        for f in found
-        if f.end > f.start
-    ]
+def _language(words: set[str], lexicon: Lexicon) -> Language:
+    return "es" if len(words & lexicon.spanish) > len(words & lexicon.english) else "en"
 
 
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
-    found: list[rules.Found] = []
-    limit = min(len(text), MAX_SCREENED)
-    base = 0
-    while True:
-        window = text[base : min(base + WINDOW, limit)]
-        found += [
-            rules.Found(f.category, f.start + base, f.end + base)
-            for f in _screen_window(window, lexicon)
-        ]
-        if base + WINDOW >= limit:
-            break
-        base += WINDOW - OVERLAP
+    body = text[:MAX_SCREENED]
+    features = features_of(body, lexicon)
+    model = lexicon.model
+    crisis, medical = model.scores(features)
+    limits = model.thresholds
+    index, stop = lexicon.index, lexicon.stopwords
+    spans = []
+    verdict: Verdict = "clean"
+    resources = False
+    if crisis >= limits["crisis"]:
+        verdict, resources = "crisis", True
+        spans = explain(body, features, model, CRISIS, "crisis", index, stop)
+    else:
+        if crisis >= limits["crisis_possible"]:
+            resources = True
+            spans = explain(body, features, model, CRISIS, "crisis.possible", index, stop)
+        alone = [m for m in features.identifiers if m.category not in FEATURE_ONLY]
+        if alone or medical >= limits["medical"]:
+            verdict = "medical"
+            which = MEDICAL if medical >= limits["medical"] else -1
+            spans += explain(body, features, model, which, "health", index, stop,
+                             features.identifiers)  # fmt: skip
+    reasons = sorted({Reason(s.category, s.start, s.end, field) for s in spans},
+                     key=lambda r: (r.start, r.end, r.category))  # fmt: skip
     if len(text) > MAX_SCREENED:
-        found.append(rules.Found("too_long", MAX_SCREENED, len(text)))
-    verdict, resources = rules.verdict_of(found)
-    unique = sorted({(f.start, f.end, f.category) for f in found})
-    reasons = tuple(Reason(category, start, end, field) for start, end, category in unique)
-    return Screening(verdict, reasons, resources, detect_language(text))  # type: ignore[arg-type]
+        reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
+        verdict = "medical" if verdict == "clean" else verdict
+    return Screening(verdict, tuple(reasons), resources, _language(features.words, lexicon))
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
@@ -168,9 +170,7 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
     verdict: Verdict = "clean"
     reasons: list[Reason] = []
     resources = False
-    language = detect_language(
-        " ".join(v for k, v in fields.items() if k not in NOT_SCREENED_FIELDS and v)
-    )
+    words: set[str] = set()
     for name, value in fields.items():
         if name in NOT_SCREENED_FIELDS or not value:
             continue
@@ -179,29 +179,21 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
             verdict = result.verdict
         reasons.extend(result.reasons)
         resources = resources or result.show_crisis_resources
-    return Screening(verdict, tuple(reasons), resources, language)
+        words.update(TOKEN.findall(fold(value[:2000])))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
 
 
-# Short, frequent words that tell Spanish from English; counted, not parsed.
-_SPANISH = frozenset(
-    "el la los las un una y o de del que en es por para con no se mi me lo le su al muy "
-    "pero como más mas estoy tengo quiero hola gracias favor usted ustedes mí yo está "
-    "esta este son hay puedo puede ya ayuda cita".split()
-)
-_ENGLISH = frozenset(
-    "the a an and or of to in is are for with not my me i you it this that be have do "
-    "can at on your we our please thanks hello hi am was will would".split()
-)
-_WORDS = re.compile(r"[^\W\d_]+")
+@cache
+def _default_language_words() -> tuple[frozenset[str], frozenset[str]]:
+    return _language_words(default_lexicon_dir() / "language_words.tsv")
 
 
 def detect_language(text: str) -> Language:
-    """``"es"`` when Spanish function words outnumber English ones, else ``"en"``.
+    """``"es"`` when more Spanish function words than English ones appear, else ``"en"``.
     Cheap and bounded (the first 2,000 characters); good enough to pick a page language."""
-    words = _WORDS.findall(text[:2000].casefold())
-    spanish = sum(w in _SPANISH for w in words)
-    english = sum(w in _ENGLISH for w in words)
-    return "es" if spanish > english else "en"
+    spanish, english = _default_language_words()
+    words = set(TOKEN.findall(fold(text[:2000])))
+    return "es" if len(words & spanish) > len(words & english) else "en"
 
 
 def redact(

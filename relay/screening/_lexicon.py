@@ -1,10 +1,11 @@
-"""Loading the screening lexicons from config/screening: parsing, validation, precompilation.
+"""The lexicons of config/screening as features: which kinds of phrase a text contains.
 
-Two small phrase languages are shared by the data files (see their headers):
-* token phrases (conditions, cues...): ``(a|b)`` either, ``[a]`` optional; expanded to word tuples
-  and looked up token by token, so thousands of entries cost one dict lookup per word;
-* crisis/idiom phrases additionally allow ``word*`` and ``...`` (a bounded gap) and ``<year>``;
-  they compile to one regex per file, built only from bounded pieces (ReDoS-safe).
+Each phrase expands to the words and word pairs it needs (a ``...`` gap or a ``<year>``
+starts a new segment). A text contains the phrase when it contains all of them, in any
+order: a bag match, enough for a feature, and it costs set operations, never a scan per
+phrase. Each phrase is filed under one of its units (a word pair without stopwords when
+there is one), so a text only ever checks the phrases whose rarest unit it contains.
+Linear in the length of the text. Pure: only load() reads files.
 """
 
 from __future__ import annotations
@@ -15,156 +16,125 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-from relay.screening._text import fold_phrase, phrase_keys
+from relay.screening._text import TOKEN, fold
+
+Bigram = tuple[str, str]
 
 
 class LexiconError(ValueError):
     """A lexicon file is missing or malformed. The message names the file and line, never text."""
 
 
-# Term kinds (a health term) and cue kinds (words that decide whether a term counts).
-CONDITION, SYMPTOM, MEDICATION, PROCEDURE, CARE, SELF = (
-    "condition",
-    "symptom",
-    "medication",
-    "procedure",
-    "care",
-    "self",
-)
-SUBJECT, POSSESSIVE, RELATION, VERB, STRONG, AFTER = (
-    "subject",
-    "possessive",
-    "relation",
-    "verb",
-    "strong",
-    "after",
-)
-NEG, PSEUDO, TERMINATE, FRAME, SERVICE, STOP, PITCH, TOPIC = (
-    "neg",
-    "pseudo",
-    "terminate",
-    "frame",
-    "service",
-    "stop",
-    "pitch",
-    "topic",
-)
-TERM_KINDS = frozenset({CONDITION, SYMPTOM, MEDICATION, PROCEDURE, CARE, SELF})
-
-# When one phrase sits in two files, the more specific reading wins (lower number).
-_PRIORITY = {
-    SERVICE: 0,
-    STOP: 1,
-    SELF: 2,
-    FRAME: 3,
-    PSEUDO: 4,
-    AFTER: 5,
-    STRONG: 6,
-    NEG: 7,
-    CONDITION: 8,
-    SYMPTOM: 9,
-    PROCEDURE: 10,
-    CARE: 11,
-    MEDICATION: 12,
-    RELATION: 13,
-    POSSESSIVE: 14,
-    SUBJECT: 15,
-    VERB: 16,
-    TERMINATE: 17,
-    PITCH: 18,
-    TOPIC: 19,
+# Plain files: one phrase a line, all of one kind.
+PLAIN_FILES = {
+    "conditions.txt": "condition",
+    "symptoms.txt": "symptom",
+    "procedures_tests.txt": "procedure",
+    "care_settings.txt": "care",
+    "self_disclosures.txt": "self",
+    "relations.txt": "relation",
+    "service_terms.txt": "service",
+    "general_question_frames.txt": "frame",
+    "medication_stoplist.txt": "stop",
+    "pitch_cues.txt": "pitch",
+    "topic_frames.txt": "topic",
 }
-
-CRISIS_CATEGORIES = ("passive", "active", "plan", "self_harm", "danger", "history", "topic")
-# Weak crisis cues (crisis_cues.tsv): a class and a weight, 1 (weak) or 2 (telling), e.g. "means2";
-# "everyday" phrases only shadow a cue ("cut my hair"), "veto" marks fiction and teaching.
-CUE_CLASSES = (
-    "death",
-    "means",
-    "intent",
-    "final",
-    "burden",
-    "danger",
-    "refuge",
-    "body",
-    "urgent",
-    "selfharm",
-)
-# Tried in this order at each word: everyday uses first, then telling cues, then weak ones.
-CUE_GROUPS = (
-    "everyday",
-    "veto",
-    *(f"{cls}{weight}" for weight in (2, 1) for cls in CUE_CLASSES),
-)
-_MAX_EXPANSIONS = 50_000
+# kind<TAB>phrase files: the kind is prefixed ("crisis.passive", "neg.pre").
+KIND_FILES = {
+    "crisis.tsv": "crisis",
+    "crisis_cues.tsv": "cue",
+    "crisis_context.tsv": "ctx",
+    "idioms.tsv": "idiom",
+    "linking.tsv": "link",
+    "negation.tsv": "neg",
+}
+# "overdos*" stands for these endings (English and Spanish), not for any letters.
+_STAR_ENDINGS = ("", "s", "e", "es", "ed", "ing", "ion", "al", "er", "a", "o", "os", "as", "ar",
+                 "ado", "ando", "ida", "ido")  # fmt: skip
+_MAX_EXPANSIONS = 20_000
 _ITEM = re.compile(r"\(([^()\[\]]*)\)|\[([^()\[\]]*)\]|([^\s()\[\]]+)")
-_GAP = r"(?:[^.!?;\n]{0,40} )?"
-_BUILTINS = {"<year>": r"(?:19|20)\d\d", "<number>": r"\d{1,4}"}
-# A group followed by an unbounded repeat is how catastrophic backtracking starts.
-_FIRST_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-_UNSAFE = re.compile(r"\)(?:[*+]|\{\d*,\})")
-
-
-class Node:
-    """A word trie: one dict lookup per word, however many phrases share a first word."""
-
-    __slots__ = ("children", "kind")
-
-    def __init__(self) -> None:
-        self.children: dict[str, Node] = {}
-        self.kind = ""
+_DEFINE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_BREAKS = frozenset({"...", "<year>", "<number>"})
 
 
 @dataclass(frozen=True, slots=True)
-class PhraseSet:
-    """One regex per file, tried only where a word that can start one of its phrases begins.
+class Need:
+    """One thing a phrase needs: any of these words, or any of these word pairs."""
 
-    Trying a few hundred alternatives at every position cost ~400 us a message; starting
-    only at plausible words costs a few.
-    """
+    words: frozenset[str]
+    pairs: frozenset[Bigram]
 
-    pattern: re.Pattern[str] = field(repr=False)
-    groups: dict[str, str]
-    starts: frozenset[str] = field(repr=False)
-    prefixes: tuple[str, ...] = field(repr=False)
-    # Per start word, the same alternation cut down to the phrases that can begin with it:
-    # with hundreds of phrases, trying them all at every "i" or "my" was the main cost.
-    by_start: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+    def met(self, words: set[str], pairs: set[Bigram]) -> bool:
+        return not words.isdisjoint(self.words) or not pairs.isdisjoint(self.pairs)
 
-    def find(self, norm: str, words: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
-        """(category, start, end) of non-overlapping matches; words are (apostrophe-free, start)."""
-        found: list[tuple[str, int, int]] = []
-        after = 0
-        for key, start in words:
-            if start < after or not (
-                key in self.starts or (self.prefixes and key.startswith(self.prefixes))
-            ):
-                continue
-            pattern = self.by_start.get(key)
-            if pattern is None or (self.prefixes and key.startswith(self.prefixes)):
-                pattern = self.pattern
-            match = pattern.match(norm, start)
-            if match and match.end() > start:
-                found.append((self.groups[match.lastgroup or ""], start, match.end()))
-                after = match.end()
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    kind: str
+    needs: tuple[Need, ...]
+
+    def units(self, words: set[str], pairs: set[Bigram]) -> tuple[set[str], set[Bigram]]:
+        """The words and pairs of a text that met this phrase (for reasons)."""
+        found_words: set[str] = set()
+        found_pairs: set[Bigram] = set()
+        for need in self.needs:
+            found_words |= words & need.words
+            found_pairs |= pairs & need.pairs
+        return found_words, found_pairs
+
+
+@dataclass(frozen=True)
+class PhraseIndex:
+    single: dict[str, tuple[str, ...]] = field(repr=False)  # one-word phrases: word -> kinds
+    by_word: dict[str, tuple[Phrase, ...]] = field(repr=False)
+    by_pair: dict[Bigram, tuple[Phrase, ...]] = field(repr=False)
+    # The keys again as frozensets: set & frozenset walks the smaller side, set & dict
+    # walks the whole dict.
+    single_keys: frozenset[str] = field(init=False, repr=False)
+    word_keys: frozenset[str] = field(init=False, repr=False)
+    pair_keys: frozenset[Bigram] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "single_keys", frozenset(self.single))
+        object.__setattr__(self, "word_keys", frozenset(self.by_word))
+        object.__setattr__(self, "pair_keys", frozenset(self.by_pair))
+
+    def kinds(self, words: set[str], pairs: set[Bigram]) -> set[str]:
+        """Every kind of phrase the text holds. A phrase of a kind already found is not
+        checked: the kinds are features, present or not."""
+        found: set[str] = set()
+        for word in words & self.single_keys:
+            found.update(self.single[word])
+        for phrase in self._candidates(words, pairs):
+            if phrase.kind not in found and _holds(phrase, words, pairs):
+                found.add(phrase.kind)
+        return found
+
+    def phrases(self, words: set[str], pairs: set[Bigram]) -> list[Phrase]:
+        """Every phrase the text holds (slower than kinds(); for reasons)."""
+        found = [
+            Phrase(kind, (Need(frozenset((word,)), frozenset()),))
+            for word in sorted(words & self.single_keys)
+            for kind in self.single[word]
+        ]
+        found += [p for p in dict.fromkeys(self._candidates(words, pairs)) if _holds(p, words, pairs)]
+        return found
+
+    def _candidates(self, words: set[str], pairs: set[Bigram]) -> list[Phrase]:
+        found = [p for w in words & self.word_keys for p in self.by_word[w]]
+        found += [p for b in pairs & self.pair_keys for p in self.by_pair[b]]
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class Lexicon:
-    """Precompiled lexicons; build once at start-up with load_lexicon() and share (immutable)."""
-
-    entries: Node = field(repr=False)
-    terminators: frozenset[str]
-    crisis: PhraseSet = field(repr=False)
-    idioms: PhraseSet = field(repr=False)
-    context: PhraseSet = field(repr=False)
-    cues: PhraseSet = field(repr=False)
-    identifiers: tuple[tuple[str, re.Pattern[str]], ...] = field(repr=False)
+def _holds(phrase: Phrase, words: set[str], pairs: set[Bigram]) -> bool:
+    for need in phrase.needs:
+        if words.isdisjoint(need.words) and pairs.isdisjoint(need.pairs):
+            return False
+    return True
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, content) for each non-empty, non-comment line."""
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, content) of each non-empty, non-comment line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -175,7 +145,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\n")
 
 
-def _fields(path: Path, number: int, line: str, count: int) -> list[str]:
+def fields(path: Path, number: int, line: str, count: int) -> list[str]:
     parts = [part.strip() for part in line.split("\t") if part.strip()]
     if len(parts) != count:
         raise LexiconError(
@@ -184,261 +154,154 @@ def _fields(path: Path, number: int, line: str, count: int) -> list[str]:
     return parts
 
 
-def _items(path: Path, number: int, phrase: str) -> list[tuple[str, list[str]]]:
-    """Split a phrase into items: ("word", [w]) | ("alt", [...]) | ("opt", [...])."""
+def _options(path: Path, number: int, phrase: str) -> list[tuple[list[str], bool]]:
+    """Per item, its choices and whether it is optional: "(a|b)", "[a|b]" or a bare word."""
     if phrase.count("(") != phrase.count(")") or phrase.count("[") != phrase.count("]"):
         raise LexiconError(f"{path.name}:{number}: unbalanced brackets")
-    items: list[tuple[str, list[str]]] = []
+    options: list[tuple[list[str], bool]] = []
     for match in _ITEM.finditer(phrase):
         alt, opt, word = match.groups()
         if word is not None:
             if "|" in word:
-                raise LexiconError(
-                    f"{path.name}:{number}: '|' outside brackets (brackets cannot nest)"
-                )
-            items.append(("word", [word]))
-        else:
-            choices = [choice.strip() for choice in (alt if alt is not None else opt).split("|")]
-            if any(not choice for choice in choices) and alt is not None:
-                raise LexiconError(f"{path.name}:{number}: empty alternative")
-            items.append(("alt" if alt is not None else "opt", choices))
-    if not items:
+                raise LexiconError(f"{path.name}:{number}: '|' outside brackets")
+            options.append(([word], False))
+            continue
+        choices = [c.strip() for c in (alt if alt is not None else opt).split("|")]
+        if alt is not None and not all(choices):
+            raise LexiconError(f"{path.name}:{number}: empty alternative")
+        options.append(([c for c in choices if c], opt is not None))
+    if not options:
         raise LexiconError(f"{path.name}:{number}: empty phrase")
-    return items
+    return options
 
 
-def expand(path: Path, number: int, phrase: str) -> list[tuple[str, ...]]:
-    """Expand a token phrase into the word tuples it stands for."""
-    options: list[list[str]] = []
-    for kind, choices in _items(path, number, fold_phrase(phrase)):
-        if any(mark in choice for choice in choices for mark in ("*", "...", "<")):
-            raise LexiconError(f"{path.name}:{number}: '*', '...' and <...> are not allowed here")
-        options.append(choices + [""] if kind == "opt" else choices)
-    total = 1
-    for choices in options:
-        total *= len(choices)
-    if total > _MAX_EXPANSIONS:
-        raise LexiconError(
-            f"{path.name}:{number}: phrase expands to more than {_MAX_EXPANSIONS} forms"
-        )
+def _variants(choice: str) -> list[tuple[str, ...]]:
+    """The token sequences one choice stands for ("overdos*" has several endings)."""
+    per_word = [
+        [word[:-1] + end for end in _STAR_ENDINGS] if word.endswith("*") else [word]
+        for word in choice.split()
+        if word not in _BREAKS
+    ]
     result = []
-    for combo in product(*options):
-        words = phrase_keys(" ".join(part for part in combo if part))
-        if words:
-            result.append(words)
+    for words in product(*per_word):
+        tokens = tuple(t for w in words for t in TOKEN.findall(fold(w)))
+        if tokens:
+            result.append(tokens)
     return result
 
 
-def _word_regex(word: str) -> str:
-    if word == "...":
-        return _GAP
-    if word in _BUILTINS:
-        return _BUILTINS[word]
-    stem, star = (word[:-1], True) if word.endswith("*") else (word, False)
-    body = "'?".join(re.escape(part) for part in stem.split("'"))
-    return body + (r"\w{0,8}" if star else "")
-
-
-def _choice_regex(choice: str) -> str:
-    words = choice.split()
-    out = ""
-    for word in words:
-        piece = _word_regex(word)
-        out += piece if (not out or word == "..." or out.endswith(_GAP)) else " " + piece
-    return out
-
-
-def phrase_regex(path: Path, number: int, phrase: str) -> str:
-    """Compile one crisis/idiom phrase to a bounded regex with word boundaries at both ends."""
-    out = ""
-    for kind, choices in _items(path, number, fold_phrase(phrase)):
-        body = "|".join(_choice_regex(choice) for choice in choices if choice)
-        if kind == "word":
-            piece, optional = body, False
-        else:
-            piece, optional = f"(?:{body})", kind == "opt"
-        if body == _GAP:
-            out += _GAP
-        elif not out:
-            if optional:
-                raise LexiconError(f"{path.name}:{number}: a phrase cannot start with [optional]")
-            out = piece
-        elif optional:
-            out += f"(?: {piece})?" if not out.endswith(_GAP) else f"(?:{piece} )?"
-        else:
-            out += piece if out.endswith(_GAP) else " " + piece
-    return rf"{out}(?!\w)"
-
-
-def _expand_defines(path: Path, number: int, phrase: str, defines: dict[str, str]) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in defines:
-            raise LexiconError(f"{path.name}:{number}: unknown {{{name}}}")
-        return defines[name]
-
-    return re.sub(r"\{([a-z_][a-z0-9_]*)\}", substitute, phrase)
-
-
-def _compile(path: Path, source: str, what: str) -> re.Pattern[str]:
-    if _UNSAFE.search(source):
-        raise LexiconError(f"{path.name}: {what} has an unbounded repeated group")
-    try:
-        return re.compile(source)
-    except re.error as exc:
-        raise LexiconError(f"{path.name}: {what} is not a valid pattern ({exc.msg})") from None
-
-
-# File name -> the kind its phrases get (plain one-phrase-a-line files).
-_PLAIN_FILES = {
-    "conditions.txt": CONDITION,
-    "symptoms.txt": SYMPTOM,
-    "procedures_tests.txt": PROCEDURE,
-    "care_settings.txt": CARE,
-    "self_disclosures.txt": SELF,
-    "relations.txt": RELATION,
-    "service_terms.txt": SERVICE,
-    "general_question_frames.txt": FRAME,
-    "medication_stoplist.txt": STOP,
-    "pitch_cues.txt": PITCH,
-    "topic_frames.txt": TOPIC,
-}
-_KIND_FILES = {
-    "linking.tsv": {SUBJECT, POSSESSIVE, VERB, STRONG, AFTER},
-    "negation.tsv": {"pre", PSEUDO, TERMINATE},
-}
-
-
-def _token_entries(directory: Path) -> dict[tuple[str, ...], str]:
-    found: dict[tuple[str, ...], str] = {}
-
-    def add(words: tuple[str, ...], kind: str) -> None:
-        if words not in found or _PRIORITY[kind] < _PRIORITY[found[words]]:
-            found[words] = kind
-
-    for name, kind in _PLAIN_FILES.items():
-        path = directory / name
-        for number, line in _lines(path):
-            for words in expand(path, number, line.strip()):
-                add(words, kind)
-    for name, kinds in _KIND_FILES.items():
-        path = directory / name
-        for number, line in _lines(path):
-            kind, phrase = _fields(path, number, line, 2)
-            if kind not in kinds:
-                raise LexiconError(
-                    f"{path.name}:{number}: unknown kind (expected one of {sorted(kinds)})"
+def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
+    """What one segment of adjacent slots needs: each slot's own words or pairs, and at
+    each boundary a pair across it."""
+    needs: list[Need] = []
+    for slot in slots:
+        if len(slots) == 1 or any(len(v) > 1 for v in slot):
+            needs.append(
+                Need(
+                    frozenset(v[0] for v in slot if len(v) == 1),
+                    frozenset(p for v in slot for p in zip(v, v[1:], strict=False)),
                 )
-            for words in expand(path, number, phrase):
-                add(words, NEG if kind == "pre" else kind)
-    path = directory / "medications.tsv"
-    for number, line in _lines(path):
-        name, generic, _ = _fields(path, number, line, 3)
-        add(phrase_keys(name), MEDICATION)
-        if generic != "-":
-            add(phrase_keys(generic), MEDICATION)  # "lithium", listed only as a generic
-    return found
-
-
-def _start_key(word: str) -> str:
-    """The first token of a word, apostrophes removed: how phrase starts are looked up."""
-    found = _FIRST_TOKEN.search(word)
-    return (found.group() if found else word).replace("'", "")
-
-
-def _category_regex(
-    path: Path, allowed: tuple[str, ...], *, defines_ok: bool, ranked: bool = False
-) -> PhraseSet:
-    """One regex for a category<TAB>phrase file; a named group per category.
-
-    At one word, categories are tried in the order they first appear in the file, or, when
-    ``ranked``, in the order of ``allowed`` (so a specific phrase wins over a general one).
-    """
-    defines: dict[str, str] = {}
-    by_category: dict[str, list[str]] = {}
-    starts: set[str] = set()
-    prefixes: set[str] = set()
-    buckets: dict[str, dict[str, list[str]]] = {}
-    for number, line in _lines(path):
-        parts = _fields(path, number, line, 3 if line.startswith("define\t") else 2)
-        if parts[0] == "define" and defines_ok:
-            defines[parts[1]] = "(" + parts[2] + ")"
-            continue
-        category, phrase = parts
-        if category not in allowed:
-            raise LexiconError(
-                f"{path.name}:{number}: unknown category (expected one of {list(allowed)})"
             )
-        phrase = _expand_defines(path, number, phrase, defines)
-        regex = phrase_regex(path, number, phrase)
-        by_category.setdefault(category, []).append(regex)
-        for choice in _items(path, number, fold_phrase(phrase))[0][1]:
-            first = choice.split()[0]
-            key = _start_key(first.rstrip("*"))
-            (prefixes if first.endswith("*") else starts).add(key)
-            bucket = buckets.setdefault(key, {}).setdefault(category, [])
-            if not bucket or bucket[-1] is not regex:
-                bucket.append(regex)
-    order = [c for c in allowed if c in by_category] if ranked else list(by_category)
-    groups = {f"g{i}": category for i, category in enumerate(order)}
+    for left, right in zip(slots, slots[1:], strict=False):
+        needs.append(Need(frozenset(), frozenset((a[-1], b[0]) for a in left for b in right)))
+    return [n for n in needs if n.words or n.pairs]
 
-    def alternation(table: dict[str, list[str]]) -> str:
-        return "|".join(
-            f"(?P<g{i}>{'|'.join(table[category])})"
-            for i, category in enumerate(order)
-            if category in table
-        )
 
-    pattern = _compile(path, alternation(by_category) or r"(?!x)x", "a phrase")
-    by_start = {
-        key: _compile(path, alternation(table), "a phrase") for key, table in buckets.items()
+def expand(path: Path, number: int, phrase: str, kind: str) -> list[Phrase]:
+    """The phrases one lexicon line stands for (one per way of leaving out its [options])."""
+    options = _options(path, number, phrase)
+    optional = [i for i, (_, opt) in enumerate(options) if opt]
+    if len(optional) > 6:
+        raise LexiconError(f"{path.name}:{number}: more than six [optional] items")
+    result: list[Phrase] = []
+    for keep in product((True, False), repeat=len(optional)):
+        dropped = {i for i, k in zip(optional, keep, strict=True) if not k}
+        needs: list[Need] = []
+        slots: list[list[tuple[str, ...]]] = []
+        for i, (choices, _) in enumerate(options):
+            if i in dropped:
+                continue
+            if choices in (["..."], ["<year>"], ["<number>"]):
+                needs += _needs(slots)
+                slots = []
+                continue
+            variants = [v for c in choices for v in _variants(c)]
+            if len(variants) > _MAX_EXPANSIONS:
+                raise LexiconError(f"{path.name}:{number}: too many forms")
+            if variants:
+                slots.append(variants)
+        needs += _needs(slots)
+        if needs:
+            result.append(Phrase(kind, tuple(sorted(set(needs), key=repr))))
+    return result
+
+
+def _defines(path: Path, number: int, phrase: str, defines: dict[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1) not in defines:
+            raise LexiconError(f"{path.name}:{number}: unknown {{{match.group(1)}}}")
+        return defines[match.group(1)]
+
+    return _DEFINE.sub(substitute, phrase)
+
+
+def _phrases(directory: Path) -> Iterator[Phrase]:
+    for name, kind in PLAIN_FILES.items():
+        path = directory / name
+        for number, line in lines(path):
+            yield from expand(path, number, line.strip(), kind)
+    for name, prefix in KIND_FILES.items():
+        path = directory / name
+        defines: dict[str, str] = {}
+        for number, line in lines(path):
+            if line.startswith("define\t"):
+                _, key, value = fields(path, number, line, 3)
+                defines[key] = f"({value})"
+                continue
+            kind, phrase = fields(path, number, line, 2)
+            if not re.fullmatch(r"[a-z_0-9]+", kind):
+                raise LexiconError(f"{path.name}:{number}: a kind is lower-case letters")
+            yield from expand(path, number, _defines(path, number, phrase, defines), f"{prefix}.{kind}")
+    path = directory / "medications.tsv"
+    for number, line in lines(path):
+        name, generic, _ = fields(path, number, line, 3)
+        for term in (name, generic):
+            if term != "-":
+                yield from expand(path, number, re.sub(r"[()\[\]|]", " ", term), "medication")
+
+
+def _selectivity(need: Need, stopwords: frozenset[str]) -> tuple[int, int]:
+    common = sum(w in stopwords for w in need.words) + sum(
+        a in stopwords and b in stopwords for a, b in need.pairs
+    )
+    return (common, len(need.words) + len(need.pairs))
+
+
+def build_index(directory: Path, stopwords: frozenset[str]) -> PhraseIndex:
+    phrases = list(dict.fromkeys(_phrases(directory)))
+    stopped = {
+        next(iter(p.needs[0].words))
+        for p in phrases
+        if p.kind == "stop" and len(p.needs) == 1 and len(p.needs[0].words) == 1
     }
-    return PhraseSet(pattern, groups, frozenset(starts), tuple(sorted(prefixes)), by_start)
-
-
-def _identifiers(directory: Path) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    path = directory / "identifiers.tsv"
-    defines: dict[str, str] = {}
-    result = []
-    for number, line in _lines(path):
-        if line.startswith("define\t"):
-            _, name, source = _fields(path, number, line, 3)
-            defines[name] = _expand_defines(path, number, source, defines)
+    single: dict[str, set[str]] = {}
+    by_word: dict[str, list[Phrase]] = {}
+    by_pair: dict[Bigram, list[Phrase]] = {}
+    for phrase in phrases:
+        need = phrase.needs[0]
+        if len(phrase.needs) == 1 and not need.pairs:
+            for word in need.words:
+                if phrase.kind == "medication" and word in stopped:
+                    continue  # "caps", "Allegra": a collision, not a medicine
+                single.setdefault(word, set()).add(phrase.kind)
             continue
-        category, source = _fields(path, number, line, 2)
-        source = _expand_defines(path, number, source, defines)
-        result.append((category, _compile(path, source, f"line {number}")))
-    return tuple(result)
-
-
-def load(directory: Path) -> Lexicon:
-    if not directory.is_dir():
-        raise LexiconError(f"{directory.name}: lexicon directory not found")
-    root = Node()
-    terminators: set[str] = set()
-    for words, kind in _token_entries(directory).items():
-        node = root
-        for word in words:
-            node = node.children.setdefault(word, Node())
-        node.kind = kind
-        if kind == TERMINATE and len(words) == 1:
-            terminators.add(words[0])
-    crisis = _category_regex(directory / "crisis.tsv", CRISIS_CATEGORIES, defines_ok=True)
-    idioms = _category_regex(
-        directory / "idioms.tsv", ("ignore", "resources", "keep"), defines_ok=False
-    )
-    context = _category_regex(
-        directory / "crisis_context.tsv",
-        ("history", "current", "quote", "exclusion"),
-        defines_ok=False,
-    )
-    cues = _category_regex(directory / "crisis_cues.tsv", CUE_GROUPS, defines_ok=True, ranked=True)
-    return Lexicon(
-        entries=root,
-        terminators=frozenset(terminators),
-        crisis=crisis,
-        idioms=idioms,
-        context=context,
-        cues=cues,
-        identifiers=_identifiers(directory),
+        gate = min(phrase.needs, key=lambda n: _selectivity(n, stopwords))
+        for word in gate.words:
+            by_word.setdefault(word, []).append(phrase)
+        for pair in gate.pairs:
+            by_pair.setdefault(pair, []).append(phrase)
+    return PhraseIndex(
+        {w: tuple(sorted(k)) for w, k in single.items()},
+        {w: tuple(p) for w, p in by_word.items()},
+        {w: tuple(p) for w, p in by_pair.items()},
     )

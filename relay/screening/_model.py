@@ -1,107 +1,102 @@
-"""A second opinion on crisis: a logistic word model, as reviewable data.
+"""The two linear models, crisis and disclosure, read from the model file shipped in the
+package (relay/screening/model.tsv, written by scripts/train_screening.py).
 
-Why a model beside the rules: written blind, crisis messages say it in more ways than
-phrase lists can enumerate ("I already took 20 of my Tylenol", "sorry for the mess
-I'm leaving behind"). On a corpus the rules had never seen they recognised 58% of
-crisis messages; words weighed together generalise further. The model only ever
-*adds* a crisis verdict. Where the rules saw a crisis cue that survived their
-filters (negation, fiction, everyday uses) without finding a second one, the model
-stands in for that second cue at a looser threshold; on words alone it needs a
-strict one. The rules' own judgements of topic questions, hyperbole and history are
-left to stand.
-
-The weights (logistic regression, crisis against everything else, over words and
-word pairs) are trained by ``scripts/train_crisis_model.py`` from the labelled
-corpora in the repository and checked in as ``config/screening/crisis_model.tsv``.
-Pure: no I/O beyond reading that file once.
+Pure Python at run time: a weight table per feature family, looked up by set
+intersection, so only the features a message has cost anything. Each line of the file is
+``family<TAB>key<TAB>crisis weight<TAB>disclosure weight``; ``@bias`` and ``@threshold``
+lines carry the rest. Scores are log-odds.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-# Letters (any script) and apostrophes; offsets come straight from the original text.
-WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
-# Words too common to carry meaning on their own (they still form word pairs).
-STOPWORDS = frozenset(
-    "the a an and or to of in on at for is are was were be been i you it this that my me "
-    "we our your with as but so if do does can could would will have has had not no just "
-    "el la los las y o de en que un una es por con para lo le se".split()
-)
-MAX_CHARS = 10_000
+from relay.screening._features import Features
+from relay.screening._lexicon import LexiconError
 
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    name: str
-    start: int
-    end: int
-
-
-def features(text: str) -> Iterator[Feature]:
-    """Unigrams (3+ letters, not stopwords) and adjacent word pairs, lower-cased.
-    The training script uses this same function, so both sides always agree."""
-    words = [(m.group().lower().replace("\u2019", "'"), m.start(), m.end())
-             for m in WORD.finditer(text[:MAX_CHARS])]  # fmt: skip
-    for word, start, end in words:
-        if len(word) >= 3 and word not in STOPWORDS:
-            yield Feature(word, start, end)
-    for (a, start, _), (b, _, end) in zip(words, words[1:], strict=False):
-        yield Feature(f"{a}_{b}", start, end)
+FAMILIES = ("w", "b", "p", "s", "o")
+THRESHOLDS = ("crisis", "crisis_possible", "medical")
+CRISIS, MEDICAL = 0, 1
+MODEL_FILE = Path(__file__).resolve().parent / "model.tsv"
 
 
 @dataclass(frozen=True)
-class CrisisModel:
-    prior: float
-    threshold: float  # when the rules saw a crisis cue that survived their filters
-    threshold_alone: float  # on words alone
-    weights: dict[str, float] = field(repr=False)
+class Model:
+    bias: tuple[float, float]
+    thresholds: dict[str, float]
+    tables: dict[str, dict[Any, tuple[float, float]]] = field(repr=False)
+    keys: dict[str, frozenset[Any]] = field(init=False, repr=False)
 
-    def score(self, text: str) -> tuple[float, list[Feature]]:
-        """The log-odds score and the features that pushed it up most (for reasons)."""
-        total = self.prior
-        seen: dict[str, Feature] = {}
-        for f in features(text):
-            if f.name in self.weights and f.name not in seen:  # presence, not counts
-                seen[f.name] = f
-                total += self.weights[f.name]
-        top = sorted(seen.values(), key=lambda f: -self.weights[f.name])[:3]
-        return total, [f for f in top if self.weights[f.name] > 0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", {f: frozenset(t) for f, t in self.tables.items()})
 
-    def says_crisis(self, text: str, *, corroborated: bool) -> list[Feature]:
-        """The strongest evidence when the score passes the threshold (the looser one
-        when a rule cue corroborates), else []."""
-        total, top = self.score(text)
-        return top if total > (self.threshold if corroborated else self.threshold_alone) else []
+    def _hits(self, features: Features) -> list[tuple[str, Any]]:
+        keys = self.keys
+        hits: list[tuple[str, Any]] = [("w", k) for k in features.words & keys["w"]]
+        hits += [("b", k) for k in features.pairs & keys["b"]]
+        hits += [("p", k) for k in features.prefixes & keys["p"]]
+        hits += [("s", k) for k in features.suffixes & keys["s"]]
+        hits += [("o", k) for k in features.other & keys["o"]]
+        return hits
+
+    def scores(self, features: Features) -> tuple[float, float]:
+        """(crisis, disclosure) log-odds."""
+        crisis, medical = self.bias
+        tables, keys = self.tables, self.keys
+        for family, found in (
+            ("w", features.words & keys["w"]),
+            ("b", features.pairs & keys["b"]),
+            ("p", features.prefixes & keys["p"]),
+            ("s", features.suffixes & keys["s"]),
+            ("o", features.other & keys["o"]),
+        ):
+            table = tables[family]
+            for key in found:
+                c, m = table[key]
+                crisis += c
+                medical += m
+        return crisis, medical
+
+    def weighed(self, features: Features, which: int) -> list[tuple[float, str, Any]]:
+        """(weight, family, key) of the features that pushed a score up, strongest first."""
+        out = [(self.tables[f][k][which], f, k) for f, k in self._hits(features)]
+        return sorted((w for w in out if w[0] > 0), key=lambda w: (-w[0], w[1], str(w[2])))
 
 
-class ModelFileError(ValueError):
-    """The model file is malformed; the message names the file and line, never text."""
+def _key(family: str, key: str) -> Any:
+    if family == "b":
+        first, _, second = key.partition(" ")
+        return (first, second)
+    return key
 
 
-def load_model(path: Path) -> CrisisModel:
-    prior = threshold = alone = None
-    weights: dict[str, float] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
+def load_model(path: Path = MODEL_FILE) -> Model:
+    bias: tuple[float, float] | None = None
+    thresholds: dict[str, float] = {}
+    tables: dict[str, dict[Any, tuple[float, float]]] = {f: {} for f in FAMILIES}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LexiconError(f"{path.name}: cannot be read ({type(exc).__name__})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line.startswith("#"):
             continue
         parts = line.split("\t")
         try:
-            if parts[0] == "@prior":
-                prior = float(parts[1])
-            elif parts[0] == "@threshold":
-                threshold = float(parts[1])
-            elif parts[0] == "@threshold_alone":
-                alone = float(parts[1])
-            elif len(parts) == 2:
-                weights[parts[0]] = float(parts[1])
+            if parts[0] == "@bias":
+                bias = (float(parts[1]), float(parts[2]))
+            elif parts[0] == "@threshold" and parts[1] in THRESHOLDS:
+                thresholds[parts[1]] = float(parts[2])
+            elif len(parts) == 4 and parts[0] in tables:
+                tables[parts[0]][_key(parts[0], parts[1])] = (float(parts[2]), float(parts[3]))
             else:
                 raise ValueError
         except (ValueError, IndexError):
-            raise ModelFileError(f"{path.name}:{number}: expected 'feature<TAB>weight'") from None
-    if prior is None or threshold is None or alone is None:
-        raise ModelFileError(f"{path.name}: needs @prior, @threshold and @threshold_alone lines")
-    return CrisisModel(prior=prior, threshold=threshold, threshold_alone=alone, weights=weights)
+            raise LexiconError(
+                f"{path.name}:{number}: expected 'family<TAB>key<TAB>weight<TAB>weight'"
+            ) from None
+    if bias is None or set(thresholds) != set(THRESHOLDS):
+        raise LexiconError(f"{path.name}: needs @bias and the thresholds {', '.join(THRESHOLDS)}")
+    return Model(bias, thresholds, tables)

@@ -1,162 +1,97 @@
-"""Text preparation for screening: normalisation with an offset map, tokens and clauses.
+"""Folding and tokens: what every feature, lexicon and identifier pass reads.
 
-Every later rule works on the normalised text; reasons are reported on the original text,
-so normalise() returns, beside the new string, the original index of each of its characters.
+Folding = compatibility forms (NFKD: fullwidth letters, ligatures), case (casefold),
+accents, zero-width and other format characters removed. Capitals, accents, fullwidth
+letters and invisible characters therefore never reach a feature, and tokens ignore
+whitespace, so none of them can change a verdict.
+
+Speed: features need only the folded string (C-level calls). Reasons need offsets in the
+original text, so ``FoldMap`` builds the folded-to-original map lazily, run by run, and
+only for messages that get a reason.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
-_QUOTES = {
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201a": "'",
-    "\u201b": "'",
-    "\u02bc": "'",
-    "\u2032": "'",
-    "\u00b4": "'",
-    "`": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u201e": '"',
-    "\u00ab": '"',
-    "\u00bb": '"',
-}
-_ODD_ASCII_SPACE = re.compile(r"[^\S ]| {2}")
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-# A period ends a clause only before a space or the end, so "0.75", "F33.2" and "NAD+." survive.
-_CLAUSE_END = re.compile(r"[!?;\n]+|\.+(?=\s|$)|[\"()]")
+# Tokens are runs of letters and digits. Apostrophes split ("don't" -> "don", "t"): the
+# bigram keeps the meaning, and "dont" typed without one is learned as its own word.
+TOKEN = re.compile(r"[^\W_]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
 
-@lru_cache(maxsize=4096)
+def _dropped_class() -> re.Pattern[str]:
+    """One character class of every combining mark and format (zero-width) character."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x80, sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in _DROPPED_CATEGORIES:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    parts = "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+    return re.compile(f"[{parts}]+")
+
+
+_DROPPED = _dropped_class()
+
+
+def fold(text: str) -> str:
+    """The folded text: NFKD, casefolded, without marks and format characters."""
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return _DROPPED.sub("", unicodedata.normalize("NFKD", folded.casefold()))
+
+
+@lru_cache(maxsize=8192)
 def _fold_char(char: str) -> str:
-    """Fold one character: compatibility forms, case, accents, quotes; drop invisible ones."""
-    if char in _QUOTES:
-        return _QUOTES[char]
-    folded = unicodedata.normalize("NFKD", char).casefold()
-    folded = unicodedata.normalize("NFKD", folded)
-    kept = []
-    for part in folded:
-        category = unicodedata.category(part)
-        if category in ("Mn", "Me", "Cf", "Cc") and part not in "\n\t":
-            continue  # accents, zero-width and control characters
-        kept.append(_QUOTES.get(part, part))
-    return "".join(kept)
-
-
-def normalise(text: str) -> tuple[str, list[int] | None]:
-    """Return the normalised text and, per character, its index in ``text`` (None = same index).
-
-    Whitespace runs become one space, or one newline when they hold a blank line (paragraphs and
-    signatures are separate clauses, but a wrapped line is not).
-    """
-    if text.isascii() and _ODD_ASCII_SPACE.search(text) is None:
-        return deobfuscate(text.lower()), None
-    out: list[str] = []
-    index: list[int] = []
-    pending_space = -1
-    newlines = 0
-    for position, char in enumerate(text):
-        if char.isspace():
-            if pending_space < 0:
-                pending_space = position
-            newlines += char == "\n"
-            continue
-        folded = char.lower() if char.isascii() else _fold_char(char)
-        if not folded:
-            continue
-        if pending_space >= 0:
-            if out:
-                out.append("\n" if newlines >= 2 else " ")
-                index.append(pending_space)
-            pending_space, newlines = -1, 0
-        for part in folded:
-            out.append(" " if part.isspace() else part)
-            index.append(position)
-    return deobfuscate("".join(out)), index
-
-
-# Obfuscated crisis words ("s*icidal", "k!lling", "su1cide"): a word with a star, "!", "@", "$" or
-# a digit inside, compared letter by letter (star = any letter) with a short list of targets.
-# The replacement has the same length, so the offset map stays valid.
-_OBFUSCATED = re.compile(r"(?<![\w*@$])[a-z][a-z0-9*!@$]{1,14}[a-z](?![\w*@$])")
-_OBFUSCATION_MARKS = frozenset("*!@$0123456789")
-_LEET = str.maketrans("1!3@$0", "iieaso")
-_TARGETS: dict[int, tuple[str, ...]] = {}
-for _word in (
-    "suicide suicidal suicidio kill killing killed myself die dying dead death overdose "
-    "overdosing cut cutting self harm hurt hurting unalive hang hanging"
-).split():
-    _TARGETS[len(_word)] = (*_TARGETS.get(len(_word), ()), _word)
-
-
-def _deobfuscate_word(match: re.Match[str]) -> str:
-    word = match.group()
-    if not _OBFUSCATION_MARKS.intersection(word):
-        return word
-    letters = word.translate(_LEET)
-    for target in _TARGETS.get(len(word), ()):
-        if all(c == t or (c == "*" and t.isalpha()) for c, t in zip(letters, target, strict=True)):
-            return target
-    return word
-
-
-def deobfuscate(norm: str) -> str:
-    """Undo common masking of crisis words; same length, so offsets are unchanged."""
-    if not _OBFUSCATION_MARKS.intersection(norm):
-        return norm
-    return _OBFUSCATED.sub(_deobfuscate_word, norm)
-
-
-def fold_phrase(phrase: str) -> str:
-    """Normalise a lexicon phrase exactly as message text is normalised."""
-    return normalise(phrase.strip())[0]
-
-
-def token_key(token: str) -> str:
-    """The lookup key of a token: "mom's" -> "mom", "she's" -> "she"; other apostrophes stay."""
-    return token[:-2] if token.endswith("'s") and len(token) > 2 else token
+    return fold(char)
 
 
 @dataclass(frozen=True, slots=True)
-class Token:
-    key: str
-    start: int
-    end: int
+class FoldMap:
+    """Folded offsets back to original ones: anchors where lengths stop matching one to one."""
+
+    folded: str
+    anchors_folded: tuple[int, ...]
+    anchors_original: tuple[int, ...]
+
+    def original(self, position: int) -> int:
+        index = bisect_right(self.anchors_folded, position) - 1
+        if index < 0:
+            return position
+        return self.anchors_original[index] + position - self.anchors_folded[index]
 
 
-def tokenise(norm: str) -> list[Token]:
-    return [Token(token_key(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(norm)]
-
-
-def phrase_keys(phrase: str) -> tuple[str, ...]:
-    return tuple(token_key(m.group()) for m in _TOKEN.finditer(fold_phrase(phrase)))
-
-
-@dataclass(frozen=True, slots=True)
-class Clause:
-    start: int
-    end: int
-    soft_start: bool  # began at a word like "but" or "just", so it may lean on the clause before
-
-
-def clauses(norm: str, terminators: frozenset[str], tokens: list[Token]) -> list[Clause]:
-    """Split on . ! ? ; newlines, quotes, brackets, and on terminator words ("but", "just")."""
-    cuts: list[tuple[int, int, bool]] = [
-        (m.start(), m.end(), False) for m in _CLAUSE_END.finditer(norm)
-    ]
-    cuts += [(tok.start, tok.start, True) for tok in tokens if tok.key in terminators]
-    cuts.sort()
-    result: list[Clause] = []
-    start, soft = 0, False
-    for cut_start, cut_end, is_word in cuts:
-        if cut_start > start:
-            result.append(Clause(start, cut_start, soft))
-        start, soft = max(start, cut_end), is_word
-    if start < len(norm):
-        result.append(Clause(start, len(norm), soft))
-    return result
+def fold_map(text: str) -> FoldMap:
+    """Fold ``text`` piece by piece, recording where folded and original offsets part."""
+    if text.isascii():
+        return FoldMap(text.lower(), (), ())
+    pieces: list[str] = []
+    folded_at: list[int] = []
+    original_at: list[int] = []
+    length = last = 0
+    for run in _NON_ASCII.finditer(text):
+        gap = text[last : run.start()].lower()
+        pieces.append(gap)
+        length += len(gap)
+        for offset, char in enumerate(run.group(), run.start()):
+            part = _fold_char(char)
+            if len(part) != 1:
+                folded_at += [length, length + len(part)]
+                original_at += [offset, offset + 1]
+            pieces.append(part)
+            length += len(part)
+        last = run.end()
+    pieces.append(text[last:].lower())
+    return FoldMap("".join(pieces), tuple(folded_at), tuple(original_at))
