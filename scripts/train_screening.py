@@ -50,9 +50,9 @@ LABELS = ("clean", "medical", "crisis")
 CRISIS_CLEAN_BUDGET = 0.01
 POSSIBLE_CLEAN_BUDGET = 0.03
 CLEAN_STOPPED_BUDGET = 0.025
-C_CRISIS = 0.5
-C_MEDICAL = 0.5
-MIN_COUNT = 2  # a feature seen in fewer training messages gets no weight
+C_CRISIS = 2.0
+C_MEDICAL = 2.0
+MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
 
 
 class Row:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from itertools import combinations
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._text import TOKEN
 
-_PREFIX = re.compile(r"(?<![^\W_])([^\W\d_]{4})[^\W\d_]")
-_SUFFIX = re.compile(r"[^\W\d_]{2}([^\W\d_]{3})(?![^\W_])")
 _QUESTION = re.compile(r"[?¿]")
 
 # Lexicon kinds grouped into the cues a disclosure or a crisis is made of; a pair of groups
@@ -43,9 +42,7 @@ _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
 class Features:
     words: set[str]
     pairs: set[Bigram]
-    prefixes: set[str]
-    suffixes: set[str]
-    other: set[str]
+    keys: set[Any]  # every feature: words, pairs, affix tuples, "lex:..." and other strings
     identifiers: tuple[Match, ...]
 
 
@@ -73,20 +70,44 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
         other.add("id:" + match.category)
         groups.add("dose" if match.category == "dose" else "identifier")
     if _QUESTION.search(folded):
-        other.add("q")
+        other.add("mark:question")
         groups.add("question")
     other.update(f"x:{a}+{b}" for a, b in combinations(sorted(groups), 2))
     other.add(_length(len(tokens)))
-    return Features(
-        words, pairs, set(_PREFIX.findall(folded)), set(_SUFFIX.findall(folded)), other, tuple(found)
-    )
+    keys: set[Any] = words | pairs
+    # Affixes of words of five letters or more, as ("", prefix) and (suffix, "") tuples:
+    # keys that share one set with words (strings) and pairs (tuples of two words).
+    long_words = [w for w in words if len(w) > 4 and w.isalpha()]
+    keys.update([("", w[:4]) for w in long_words])
+    keys.update([(w[-3:], "") for w in long_words])
+    keys.update(other)
+    return Features(words, pairs, keys, tuple(found))
+
+
+def family(key: Any) -> str:
+    """w (word), b (pair), p (prefix), s (suffix) or o (other)."""
+    if isinstance(key, str):
+        return "o" if ":" in key else "w"
+    if not key[0]:
+        return "p"
+    return "s" if not key[1] else "b"
+
+
+def key_text(key: Any) -> str:
+    return key if isinstance(key, str) else " ".join(k for k in key if k)
+
+
+def parse_key(family_name: str, text: str) -> Any:
+    if family_name == "b":
+        first, _, second = text.partition(" ")
+        return (first, second)
+    if family_name == "p":
+        return ("", text)
+    if family_name == "s":
+        return (text, "")
+    return text
 
 
 def names(features: Features) -> list[str]:
     """Every feature as one string, "family<TAB>key" (for training and the model file)."""
-    out = [f"w\t{w}" for w in features.words]
-    out += [f"b\t{a} {b}" for a, b in features.pairs]
-    out += [f"p\t{p}" for p in features.prefixes]
-    out += [f"s\t{s}" for s in features.suffixes]
-    out += [f"o\t{o}" for o in features.other]
-    return out
+    return [f"{family(k)}\t{key_text(k)}" for k in features.keys]

@@ -110,14 +110,19 @@ class PhraseIndex:
                 found.add(phrase.kind)
         return found
 
-    def phrases(self, words: set[str], pairs: set[Bigram]) -> list[Phrase]:
-        """Every phrase the text holds (slower than kinds(); for reasons)."""
+    def phrases(self, words: set[str], pairs: set[Bigram], kinds: set[str]) -> list[Phrase]:
+        """Every phrase of these kinds the text holds (slower than kinds(); for reasons)."""
         found = [
             Phrase(kind, (Need(frozenset((word,)), frozenset()),))
             for word in sorted(words & self.single_keys)
             for kind in self.single[word]
+            if kind in kinds
         ]
-        found += [p for p in dict.fromkeys(self._candidates(words, pairs)) if _holds(p, words, pairs)]
+        found += [
+            p
+            for p in dict.fromkeys(self._candidates(words, pairs))
+            if p.kind in kinds and _holds(p, words, pairs)
+        ]
         return found
 
     def _candidates(self, words: set[str], pairs: set[Bigram]) -> list[Phrase]:

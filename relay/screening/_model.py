@@ -1,10 +1,11 @@
 """The two linear models, crisis and disclosure, read from the model file shipped in the
 package (relay/screening/model.tsv, written by scripts/train_screening.py).
 
-Pure Python at run time: a weight table per feature family, looked up by set
-intersection, so only the features a message has cost anything. Each line of the file is
-``family<TAB>key<TAB>crisis weight<TAB>disclosure weight``; ``@bias`` and ``@threshold``
-lines carry the rest. Scores are log-odds.
+Pure Python at run time: one set intersection finds the features a message shares with
+the model, and two C-level sums add their weights, so a message costs about one dict
+lookup per feature it has. Each line of the file is ``family<TAB>key<TAB>crisis
+weight<TAB>disclosure weight``; ``@bias`` and ``@threshold`` lines carry the rest.
+Scores are log-odds.
 """
 
 from __future__ import annotations
@@ -13,69 +14,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay.screening._features import Features
+from relay.screening._features import Features, family, parse_key
 from relay.screening._lexicon import LexiconError
 
 FAMILIES = ("w", "b", "p", "s", "o")
 THRESHOLDS = ("crisis", "crisis_possible", "medical")
 CRISIS, MEDICAL = 0, 1
+MIN_WEIGHT = 0.05  # a feature weighing less is never named as a reason
 MODEL_FILE = Path(__file__).resolve().parent / "model.tsv"
 
 
 @dataclass(frozen=True)
 class Model:
-    bias: tuple[float, float]
+    bias: complex
     thresholds: dict[str, float]
-    tables: dict[str, dict[Any, tuple[float, float]]] = field(repr=False)
-    keys: dict[str, frozenset[Any]] = field(init=False, repr=False)
+    # Both weights of a feature in one complex number (crisis + disclosure * 1j): one
+    # lookup per feature, and sum() adds both scores at C speed.
+    weights: dict[Any, complex] = field(repr=False)
+    keys: frozenset[Any] = field(init=False, repr=False)
+    # Per score, the features a reason can point at (words, pairs, affixes, lexicon kinds)
+    # that push it up, with their weight: reasons look only at these.
+    pushing: tuple[dict[Any, float], dict[Any, float]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", {f: frozenset(t) for f, t in self.tables.items()})
-
-    def _hits(self, features: Features) -> list[tuple[str, Any]]:
-        keys = self.keys
-        hits: list[tuple[str, Any]] = [("w", k) for k in features.words & keys["w"]]
-        hits += [("b", k) for k in features.pairs & keys["b"]]
-        hits += [("p", k) for k in features.prefixes & keys["p"]]
-        hits += [("s", k) for k in features.suffixes & keys["s"]]
-        hits += [("o", k) for k in features.other & keys["o"]]
-        return hits
+        object.__setattr__(self, "keys", frozenset(self.weights))
+        shown = [k for k in self.weights if family(k) != "o" or k.startswith("lex:")]
+        crisis = {k: self.weights[k].real for k in shown if self.weights[k].real >= MIN_WEIGHT}
+        medical = {k: self.weights[k].imag for k in shown if self.weights[k].imag >= MIN_WEIGHT}
+        object.__setattr__(self, "pushing", (crisis, medical))
 
     def scores(self, features: Features) -> tuple[float, float]:
         """(crisis, disclosure) log-odds."""
-        crisis, medical = self.bias
-        tables, keys = self.tables, self.keys
-        for family, found in (
-            ("w", features.words & keys["w"]),
-            ("b", features.pairs & keys["b"]),
-            ("p", features.prefixes & keys["p"]),
-            ("s", features.suffixes & keys["s"]),
-            ("o", features.other & keys["o"]),
-        ):
-            table = tables[family]
-            for key in found:
-                c, m = table[key]
-                crisis += c
-                medical += m
-        return crisis, medical
+        total = sum(map(self.weights.__getitem__, features.keys & self.keys), self.bias)
+        return total.real, total.imag
 
-    def weighed(self, features: Features, which: int) -> list[tuple[float, str, Any]]:
-        """(weight, family, key) of the features that pushed a score up, strongest first."""
-        out = [(self.tables[f][k][which], f, k) for f, k in self._hits(features)]
-        return sorted((w for w in out if w[0] > 0), key=lambda w: (-w[0], w[1], str(w[2])))
-
-
-def _key(family: str, key: str) -> Any:
-    if family == "b":
-        first, _, second = key.partition(" ")
-        return (first, second)
-    return key
+    def weighed(self, features: Features, which: int, most: int = 16) -> list[tuple[float, str, Any]]:
+        """(weight, family, key) of the ``most`` features that pushed a score up most,
+        strongest first."""
+        table = self.pushing[which]
+        top = sorted(features.keys & table.keys(), key=table.__getitem__, reverse=True)
+        return [(table[k], family(k), k) for k in top[:most]]
 
 
 def load_model(path: Path = MODEL_FILE) -> Model:
     bias: tuple[float, float] | None = None
     thresholds: dict[str, float] = {}
-    tables: dict[str, dict[Any, tuple[float, float]]] = {f: {} for f in FAMILIES}
+    weights: dict[Any, complex] = {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -89,8 +73,9 @@ def load_model(path: Path = MODEL_FILE) -> Model:
                 bias = (float(parts[1]), float(parts[2]))
             elif parts[0] == "@threshold" and parts[1] in THRESHOLDS:
                 thresholds[parts[1]] = float(parts[2])
-            elif len(parts) == 4 and parts[0] in tables:
-                tables[parts[0]][_key(parts[0], parts[1])] = (float(parts[2]), float(parts[3]))
+            elif len(parts) == 4 and parts[0] in FAMILIES:
+                key = parse_key(parts[0], parts[1])
+                weights[key] = complex(float(parts[2]), float(parts[3]))
             else:
                 raise ValueError
         except (ValueError, IndexError):
@@ -99,4 +84,4 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             ) from None
     if bias is None or set(thresholds) != set(THRESHOLDS):
         raise LexiconError(f"{path.name}: needs @bias and the thresholds {', '.join(THRESHOLDS)}")
-    return Model(bias, thresholds, tables)
+    return Model(complex(*bias), thresholds, weights)

@@ -44,8 +44,9 @@ def _choose(
 ) -> _Wanted:
     wanted = _Wanted(set(), set(), set(), set())
     chosen = 0
-    phrases = None
-    for weight, family, key in model.weighed(features, which):
+    words: set[str] | None = None
+    weighed = model.weighed(features, which)
+    for weight, family, key in weighed:
         if chosen >= MOST or weight < MIN_WEIGHT:
             break
         before = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
@@ -54,17 +55,15 @@ def _choose(
         elif family == "b" and not (key[0] in stopwords and key[1] in stopwords):
             wanted.pairs.add(key)
         elif family == "p":
-            wanted.prefixes.add(key)
+            wanted.prefixes.add(key[1])
         elif family == "s":
-            wanted.suffixes.add(key)
+            wanted.suffixes.add(key[0])
         elif family == "o" and key.startswith("lex:"):
-            if phrases is None:
-                phrases = index.phrases(features.words, features.pairs)
-            for phrase in phrases:
-                if phrase.kind == key[4:]:
-                    words, pairs = phrase.units(features.words, features.pairs)
-                    wanted.words |= words - stopwords
-                    wanted.pairs |= {p for p in pairs if not (p[0] in stopwords and p[1] in stopwords)}
+            # the one-word phrases of that kind ("sertraline" for lex:medication): the
+            # longer ones are mostly found again among the weighed word pairs
+            if words is None:
+                words = features.words & index.single_keys
+            wanted.words |= {w for w in words if key[4:] in index.single[w]} - stopwords
         after = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
         chosen += after != before
     return wanted

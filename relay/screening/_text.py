@@ -26,10 +26,10 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
 
-def _dropped_class() -> re.Pattern[str]:
+def _dropped_class(first: int, last: int) -> re.Pattern[str]:
     """One character class of every combining mark and format (zero-width) character."""
     ranges: list[tuple[int, int]] = []
-    for code in range(0x80, sys.maxunicode + 1):
+    for code in range(first, last + 1):
         if unicodedata.category(chr(code)) in _DROPPED_CATEGORIES:
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1] = (ranges[-1][0], code)
@@ -42,7 +42,10 @@ def _dropped_class() -> re.Pattern[str]:
     return re.compile(f"[{parts}]+")
 
 
-_DROPPED = _dropped_class()
+# Two classes: the engine tests a class within the Basic Multilingual Plane in constant
+# time, but walks a list of ranges once it reaches past it (6x slower on 1 KB).
+_DROPPED = _dropped_class(0x80, 0xFFFF)
+_DROPPED_ASTRAL = _dropped_class(0x10000, sys.maxunicode)
 
 
 def fold(text: str) -> str:
@@ -50,7 +53,10 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     folded = unicodedata.normalize("NFKD", text.casefold())
-    return _DROPPED.sub("", unicodedata.normalize("NFKD", folded.casefold()))
+    folded = _DROPPED.sub("", unicodedata.normalize("NFKD", folded.casefold()))
+    if max(folded, default="\0") > "\uffff":
+        folded = _DROPPED_ASTRAL.sub("", folded)
+    return folded
 
 
 @lru_cache(maxsize=8192)
