@@ -53,6 +53,21 @@ CLEAN_STOPPED_BUDGET = 0.025
 C_CRISIS = 2.0
 C_MEDICAL = 2.0
 MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
+# A feature's value in training, by family (w b p s o). A larger value costs its weight
+# less regularisation: lexicon kinds and cue pairs ("o") carry knowledge beyond the
+# training messages, so they may weigh more than any one word. The model file holds
+# weight x value, so at run time every feature present counts as 1.
+# Per model (crisis, disclosure); "x" is the pairs of cue groups, which helped the
+# disclosure model and hurt the crisis one in leave-one-writer-out runs.
+SCALES = (
+    {"w": 1.0, "b": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 0.0},
+    {"w": 1.0, "b": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 1.0},
+)
+
+
+def _scale(name: str, which: int) -> float:
+    family = "x" if name.startswith("o\tx:") else name[0]
+    return SCALES[which][family]
 
 
 class Row:
@@ -117,21 +132,24 @@ def load_rows(directory: Path) -> list[Row]:
     return rows
 
 
-def matrix(rows: list[Row], vocabulary: dict[str, int]) -> csr_matrix:
+def matrix(rows: list[Row], vocabulary: dict[str, int], which: int) -> csr_matrix:
+    """Rows of feature values for model ``which`` (0 crisis, 1 disclosure)."""
     indptr, indices = [0], []
     for row in rows:
         indices += sorted(vocabulary[n] for n in row.names if n in vocabulary)
         indptr.append(len(indices))
-    data = np.ones(len(indices), dtype=np.float64)
+    ordered = sorted(vocabulary, key=vocabulary.__getitem__)
+    scale = np.array([_scale(n, which) for n in ordered], dtype=np.float64)
+    data = scale[np.array(indices, dtype=np.int64)] if indices else np.ones(0)
     return csr_matrix((data, indices, indptr), shape=(len(rows), len(vocabulary)))
 
 
 def fit(rows: list[Row]) -> tuple[dict[str, int], list[LogisticRegression]]:
     counts = Counter(n for row in rows for n in row.names)
     vocabulary = {n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))}
-    x = matrix(rows, vocabulary)
     models = []
-    for c, positive in ((C_CRISIS, ("crisis",)), (C_MEDICAL, ("medical", "crisis"))):
+    for which, c, positive in ((0, C_CRISIS, ("crisis",)), (1, C_MEDICAL, ("medical", "crisis"))):
+        x = matrix(rows, vocabulary, which)
         y = np.array([row.label in positive for row in rows], dtype=np.int64)
         model = LogisticRegression(C=c, solver="lbfgs", max_iter=5000, tol=1e-6)
         models.append(model.fit(x, y))
@@ -145,8 +163,10 @@ def out_of_fold(rows: list[Row]) -> list[tuple[float, float]]:
         train = [row for row in rows if row.group != group]
         test = [i for i, row in enumerate(rows) if row.group == group]
         vocabulary, (crisis, medical) = fit(train)
-        x = matrix([rows[i] for i in test], vocabulary)
-        for i, c, m in zip(test, crisis.decision_function(x), medical.decision_function(x), strict=True):
+        held = [rows[i] for i in test]
+        c_scores = crisis.decision_function(matrix(held, vocabulary, 0))
+        m_scores = medical.decision_function(matrix(held, vocabulary, 1))
+        for i, c, m in zip(test, c_scores, m_scores, strict=True):
             scores[i] = (float(c), float(m))
     return scores
 
@@ -174,7 +194,7 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
         return share(clean, lambda i: scores[i][0] >= crisis or rows[i].has_id or scores[i][1] >= t)
 
     medical = _lowest(grid, stopped, CLEAN_STOPPED_BUDGET)
-    return {"crisis": crisis, "crisis_possible": min(possible, crisis), "medical": medical}
+    return {"crisis": round(crisis, 4), "crisis_possible": round(min(possible, crisis), 4), "medical": round(medical, 4)}
 
 
 def verdicts(rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]) -> list[tuple[str, bool]]:
@@ -239,7 +259,8 @@ def model_text(vocabulary: dict[str, int], models: list[LogisticRegression], lim
     ]
     out += [f"@threshold\t{name}\t{value:.4f}" for name, value in sorted(limits.items())]
     for name, i in sorted(vocabulary.items()):
-        wc, wm = round(float(crisis.coef_[0][i]), 4), round(float(medical.coef_[0][i]), 4)
+        wc = round(float(crisis.coef_[0][i]) * _scale(name, 0), 4)
+        wm = round(float(medical.coef_[0][i]) * _scale(name, 1), 4)
         if wc or wm:
             out.append(f"{name}\t{wc:.4f}\t{wm:.4f}".replace("-0.0000", "0.0000"))
     return "\n".join(out) + "\n"
@@ -262,17 +283,22 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=MODEL.parent, help="where to write")
     parser.add_argument("--check", action="store_true", help="fail if the files would change")
     args = parser.parse_args(argv)
     started = time.monotonic()
     model, cv_text, cv = train(args.data)
+    targets = (args.out / MODEL.name, args.out / FIGURES.name)
     if args.check:
-        same = MODEL.read_text(encoding="utf-8") == model and FIGURES.read_text(encoding="utf-8") == cv_text
+        same = all(
+            path.exists() and path.read_text(encoding="utf-8") == text
+            for path, text in zip(targets, (model, cv_text), strict=True)
+        )
         print("model files are up to date" if same else "model files differ from a retraining")
         return 0 if same else 1
-    MODEL.write_text(model, encoding="utf-8")
-    FIGURES.write_text(cv_text, encoding="utf-8")
-    print(f"wrote {MODEL.relative_to(ROOT)} and {FIGURES.relative_to(ROOT)} in {time.monotonic() - started:.0f} s")
+    for path, text in zip(targets, (model, cv_text), strict=True):
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {targets[0].name} and {targets[1].name} in {time.monotonic() - started:.0f} s")
     print_figures(cv)
     return 0
 
@@ -289,7 +315,8 @@ def print_figures(cv: dict[str, Any]) -> None:
         print(f"  {name:20} {f['messages']:>5} {_pct(f['crisis_recognised']):>7} {_pct(f['medical_or_crisis_caught']):>7} "
               f"{_pct(f['clean_stopped']):>10} {_pct(f['clean_sent_as_crisis']):>13}")  # fmt: skip
     print("confusion, overall (rows: label, columns: verdict)")
-    for truth, row in cv["overall"]["confusion"].items():
+    for truth in LABELS:
+        row = cv["overall"]["confusion"][truth]
         print(f"  {truth:8}" + "".join(f"{row[g]:>8}" for g in LABELS))
 
 
