@@ -1,59 +1,117 @@
-"""Throughput of screen() on one core over the shared corpus (a script, not a test).
+"""Screening speed on one core (a script, not a test; prints no message text).
 
-.venv/bin/python bench/bench_screening.py [--rounds 20]
+    .venv/bin/python bench/bench_screening.py [--rounds 5]
+
+1. throughput over the labelled corpora (tests/data/training, and the shared corpus);
+2. throughput for 1 KB messages: one repeated sentence, and varied 1 KB texts cut from
+   the corpora (every message is screened afresh: nothing caches whole messages);
+3. time against length (linear?) and the slowest adversarial messages up to 10,000
+   characters: repeated doses, repeated crisis words, one long word, emoji, combining marks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from relay.screening import load_lexicon, screen
+from relay.screening import Lexicon, load_lexicon, screen  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "contact_messages.jsonl"
-OWN = Path(__file__).resolve().parent.parent / "tests" / "data" / "screening_cases.jsonl"
+CORPORA = sorted((ROOT / "tests" / "data" / "training").glob("*.jsonl"))
+SHARED = ROOT.parent.parent / "shared" / "corpus" / "contact_messages.jsonl"
+LIMIT = 10_000
+
+
+def corpus_messages() -> list[str]:
+    paths = [*CORPORA, *([SHARED] if SHARED.exists() else [])]
+    return [
+        json.loads(line)["message"]
+        for path in paths
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+def varied_kilobytes(messages: list[str], count: int = 500) -> list[str]:
+    """1 KB texts made of consecutive corpus messages, each different."""
+    out: list[str] = []
+    joined = " ".join(messages)
+    for i in range(count):
+        start = (i * 997) % max(1, len(joined) - 1024)
+        out.append(joined[start : start + 1024])
+    return out
+
+
+def adversarial() -> dict[str, str]:
+    def fill(unit: str) -> str:
+        return (unit * (LIMIT // len(unit) + 1))[:LIMIT]
+
+    return {
+        "doses": fill("50mg "),
+        "crisis words": fill("kill myself suicide overdose tonight "),
+        "spanish crisis": fill("me corté otra vez, quiero morir, ya no aguanto más. "),
+        "one long word": "a" * LIMIT,
+        "emoji": fill("😢💊🔪 "),
+        "combining marks": fill("a\u0301\u0302\u0303"),
+        "zero-width": fill("s\u200bu\u200bi\u200bc\u200bi\u200bd\u200be "),
+        "digits and dates": fill("DOB 01/02/1980 member 12345678 "),
+        "newlines": fill("\n \t"),
+        "apostrophes": fill("don't can't won't "),
+        "1 KB sentence x10": fill("Hello I would like to know your opening hours "),
+    }
+
+
+def rate(messages: list[str], lexicon: Lexicon, rounds: int) -> float:
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for message in messages:
+            screen(message, lexicon)
+    return len(messages) * rounds / (time.perf_counter() - started)
+
+
+def slowest(text: str, lexicon: Lexicon, repeats: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        screen(text, lexicon)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    messages = [
-        json.loads(line)["message"]
-        for path in (CORPUS, OWN)
-        if path.exists()
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
     lexicon = load_lexicon()
-    for message in messages:  # warm caches
-        screen(message, lexicon)
-    times: list[float] = []
-    started = time.perf_counter()
-    for _ in range(args.rounds):
-        for message in messages:
-            t0 = time.perf_counter()
-            screen(message, lexicon)
-            times.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    times.sort()
-    lengths = sorted(len(m) for m in messages)
-    print(
-        f"{'messages':>10} {'chars p50/max':>14} {'msg/s':>8} "
-        f"{'p50 us':>8} {'p99 us':>8} {'max us':>8}"
-    )
-    print(
-        f"{len(times):>10} {lengths[len(lengths) // 2]:>6}/{lengths[-1]:<7} "
-        f"{len(times) / elapsed:>8.0f} "
-        f"{statistics.median(times) * 1e6:>8.0f} "
-        f"{times[int(len(times) * 0.99)] * 1e6:>8.0f} {times[-1] * 1e6:>8.0f}"
-    )
+    messages = corpus_messages()
+    kilobyte = ("Hello I would like to know your opening hours " * 20)[:1024]
+    lines: list[tuple[str, Callable[[], float]]] = [
+        (f"corpora ({len(messages)} messages)", lambda: rate(messages, lexicon, args.rounds)),
+        ("1 KB, one repeated sentence", lambda: rate([kilobyte] * 200, lexicon, args.rounds)),
+        ("1 KB, varied texts (500)", lambda: rate(varied_kilobytes(messages), lexicon, args.rounds)),
+    ]
+    print(f"{'throughput, one core':40} {'msg/s':>9}")
+    for name, measure in lines:
+        measure()  # warm up
+        print(f"{name:40} {measure():>9.0f}")
+    print(f"\n{'time against length (varied text)':40} {'us':>9} {'us/KB':>9}")
+    joined = " ".join(messages)
+    for size in (100, 1_000, 3_000, 10_000):
+        seconds = min(slowest(joined[i * size : (i + 1) * size], lexicon) for i in range(5))
+        print(f"{size:>8} characters{'':23} {seconds * 1e6:>9.0f} {seconds * 1e6 / size * 1000:>9.0f}")
+    print(f"\n{'adversarial, 10,000 characters':40} {'ms':>9}")
+    worst = 0.0
+    for name, text in adversarial().items():
+        seconds = slowest(text, lexicon)
+        worst = max(worst, seconds)
+        print(f"{name:40} {seconds * 1e3:>9.2f}")
+    print(f"{'slowest':40} {worst * 1e3:>9.2f}")
     return 0
 
 

@@ -1,0 +1,217 @@
+"""Screening of contact-form text: ``clean``, ``medical`` or ``crisis``.
+
+Design (docs in the README, "Screening"): the text is folded (compatibility forms, case,
+accents, invisible characters), then described by cheap features (words, word pairs,
+word beginnings and endings, lexicon kinds, identifier patterns). Two linear models
+trained on labelled messages (scripts/train_screening.py) score it:
+
+1. crisis first: over the crisis threshold the verdict is ``crisis``; in the soft zone
+   below it the resources are shown and a ``crisis.possible`` reason flags it for staff;
+2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
+   and vitals) make a message ``medical`` on their own;
+3. the disclosure model decides ``medical`` otherwise.
+
+Reasons are character spans in the original text: identifiers, and the words that
+weighed most. Pure: no I/O except load_lexicon(), no logging, no message text in any
+exception. Linear in the length of the text; text past MAX_SCREENED characters cannot be
+vouched for and is reported as a ``too_long`` reason (at least ``medical``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from relay.screening._features import Features, extract
+from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
+from relay.screening._lexicon import LexiconError, PhraseIndex, build_index, lines
+from relay.screening._model import CRISIS, MEDICAL, Model, load_model
+from relay.screening._reasons import explain
+from relay.screening._text import TOKEN, fold
+
+__all__ = [
+    "Language",
+    "Lexicon",
+    "LexiconError",
+    "Reason",
+    "Screening",
+    "Verdict",
+    "default_lexicon_dir",
+    "detect_language",
+    "load_lexicon",
+    "redact",
+    "screen",
+    "screen_fields",
+]
+
+Verdict = Literal["clean", "medical", "crisis"]
+Language = Literal["en", "es"]
+MAX_SCREENED = 65_536
+NOT_SCREENED_FIELDS = frozenset({"name", "email", "phone"})
+_RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    category: str  # a stable id such as "crisis", "crisis.possible", "dob", "medication"
+    start: int  # offsets into the original text of the field
+    end: int
+    field: str = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    show_crisis_resources: bool
+    language: Language = "en"  # the language the text was written in (pages answer in it)
+
+
+def default_lexicon_dir() -> Path:
+    """The shipped lexicons: ``config/screening`` of a source checkout (or editable
+    install), else the copy a wheel installs under ``<prefix>/share/contact-relay``."""
+    checkout = Path(__file__).resolve().parents[2] / "config" / "screening"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "contact-relay" / "screening"
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Everything screening reads, built once at start-up by load_lexicon() and shared."""
+
+    index: PhraseIndex
+    identifiers: Identifiers
+    model: Model
+    stopwords: frozenset[str]
+    spanish: frozenset[str]
+    english: frozenset[str]
+
+
+def _words(path: Path) -> frozenset[str]:
+    return frozenset(w for _, line in lines(path) for w in TOKEN.findall(fold(line)))
+
+
+def _language_words(path: Path) -> tuple[frozenset[str], frozenset[str]]:
+    found: dict[str, frozenset[str]] = {}
+    for number, line in lines(path):
+        language, _, words = line.partition("\t")
+        if language not in ("en", "es") or not words.strip():
+            raise LexiconError(f"{path.name}:{number}: expected 'en|es<TAB>words'")
+        found[language] = frozenset(TOKEN.findall(fold(words)))
+    if set(found) != {"en", "es"}:
+        raise LexiconError(f"{path.name}: needs an 'en' and an 'es' line")
+    return found["es"], found["en"]
+
+
+def load_lexicon(directory: Path | None = None, *, model: Path | None = None) -> Lexicon:
+    """Read the lexicons and the model; raises LexiconError naming the file and line."""
+    directory = default_lexicon_dir() if directory is None else directory
+    if not directory.is_dir():
+        raise LexiconError(f"{directory.name}: lexicon directory not found")
+    stopwords = _words(directory / "stopwords.txt")
+    spanish, english = _language_words(directory / "language_words.tsv")
+    return Lexicon(
+        index=build_index(directory, stopwords),
+        identifiers=load_identifiers(directory / "identifiers.tsv"),
+        model=load_model() if model is None else load_model(model),
+        stopwords=stopwords,
+        spanish=spanish,
+        english=english,
+    )
+
+
+def features_of(text: str, lexicon: Lexicon) -> Features:
+    """The features of one text (the training script reads them through this)."""
+    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers)
+
+
+def _language(words: set[str], lexicon: Lexicon) -> Language:
+    return "es" if len(words & lexicon.spanish) > len(words & lexicon.english) else "en"
+
+
+def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
+    body = text[:MAX_SCREENED]
+    features = features_of(body, lexicon)
+    model = lexicon.model
+    crisis, medical = model.scores(features)
+    limits = model.thresholds
+    index, stop = lexicon.index, lexicon.stopwords
+    spans = []
+    verdict: Verdict = "clean"
+    resources = False
+    if crisis >= limits["crisis"]:
+        verdict, resources = "crisis", True
+        spans = explain(body, features, model, CRISIS, "crisis", index, stop)
+    else:
+        if crisis >= limits["crisis_possible"]:
+            resources = True
+            spans = explain(body, features, model, CRISIS, "crisis.possible", index, stop)
+        alone = [m for m in features.identifiers if m.category not in FEATURE_ONLY]
+        if alone or medical >= limits["medical"]:
+            verdict = "medical"
+            which = MEDICAL if medical >= limits["medical"] else -1
+            spans += explain(body, features, model, which, "health", index, stop,
+                             features.identifiers)  # fmt: skip
+    reasons = sorted({Reason(s.category, s.start, s.end, field) for s in spans},
+                     key=lambda r: (r.start, r.end, r.category))  # fmt: skip
+    if len(text) > MAX_SCREENED:
+        reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
+        verdict = "medical" if verdict == "clean" else verdict
+    return Screening(verdict, tuple(reasons), resources, _language(features.words, lexicon))
+
+
+def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
+    """Screen every free-text field except name, email and phone; the worst verdict wins."""
+    verdict: Verdict = "clean"
+    reasons: list[Reason] = []
+    resources = False
+    words: set[str] = set()
+    for name, value in fields.items():
+        if name in NOT_SCREENED_FIELDS or not value:
+            continue
+        result = screen(value, lexicon, field=name)
+        if _RANK[result.verdict] > _RANK[verdict]:
+            verdict = result.verdict
+        reasons.extend(result.reasons)
+        resources = resources or result.show_crisis_resources
+        words.update(TOKEN.findall(fold(value[:2000])))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
+
+
+@cache
+def _default_language_words() -> tuple[frozenset[str], frozenset[str]]:
+    return _language_words(default_lexicon_dir() / "language_words.tsv")
+
+
+def detect_language(text: str) -> Language:
+    """``"es"`` when more Spanish function words than English ones appear, else ``"en"``.
+    Cheap and bounded (the first 2,000 characters); good enough to pick a page language."""
+    spanish, english = _default_language_words()
+    words = set(TOKEN.findall(fold(text[:2000])))
+    return "es" if len(words & spanish) > len(words & english) else "en"
+
+
+def redact(
+    text: str, reasons: Iterable[Reason], *, field: str = "message", mask: str = "[removed]"
+) -> str:
+    """Replace each reason span of ``field`` (merged when they overlap or touch) with ``mask``."""
+    spans = sorted((max(0, r.start), min(len(text), r.end)) for r in reasons if r.field == field)
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, last = [], 0
+    for start, end in merged:
+        out += [text[last:start], mask]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
