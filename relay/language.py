@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator
 
 # One range of Accept-Language (RFC 9110 12.5.4): a tag or "*", then an optional q.
 _RANGE = re.compile(
-    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*)\s*"
+    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*)\s*"
     r"(?:;\s*q\s*=\s*(?P<q>0(?:\.\d{0,3})?|1(?:\.0{0,3})?))?\s*$"
 )
 # A header longer than this is cut; nobody needs more ranges than fit in it.

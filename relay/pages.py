@@ -243,26 +243,13 @@ def check_templates(settings: PagesSettings) -> None:
     ConfigError naming the template, line and problem when one fails."""
     if settings.templates_dir is None:
         return
-    ctx = PageContext(
-        clinic=ClinicSettings(), crisis=CrisisSettings(), pages=settings, strict=True
-    )
-    form = FormSettings(fields=["name", "email", "phone", "message", "subject"])
-    examples = ExampleReason("message", 0, 4, "condition")
+    ctx = PageContext(clinic=ClinicSettings(), crisis=CrisisSettings(), pages=settings, strict=True)
     for lang in settings.languages:
         env = renderer(settings.templates_dir).env(lang)
-        pages = {
-            "form.html": lambda: form_page(ctx, "contact", form, errors={"email": "x"}, lang=lang),
-            "medical.html": lambda: medical_page(
-                ctx, "contact", form, values={"message": "text"}, spans=(examples,), lang=lang
-            ),
-            "crisis.html": lambda: crisis_page(ctx, "contact", form, lang=lang),
-            "thanks.html": lambda: thanks_page(ctx, "contact", form, resources=True, lang=lang),
-            "message.html": lambda: message_page(ctx, title="t", message="m", lang=lang),
-        }
-        for name, render in pages.items():
+        for name in PAGE_TEMPLATES:
             try:
                 env.get_template(name)  # compiles it and everything it extends
-                render()
+                _example(ctx, name, lang)
             except jinja2.TemplateSyntaxError as exc:
                 raise ConfigError(
                     f"pages.templates_dir: {exc.filename or exc.name}, line {exc.lineno}: "
@@ -273,6 +260,22 @@ def check_templates(settings: PagesSettings) -> None:
                     f"pages.templates_dir: {name} ({lang}) does not render: "
                     f"{type(exc).__name__}: {exc}"
                 ) from None
+
+
+def _example(ctx: PageContext, name: str, lang: str) -> Page:
+    """One page rendered with example values (every variable a page can see)."""
+    form = FormSettings(fields=["name", "email", "phone", "message", "subject"])
+    if name == "form.html":
+        return form_page(ctx, "contact", form, errors={"email": "x", "_next": "y"}, lang=lang)
+    if name == "medical.html":
+        spans = (ExampleReason("message", 0, 4, "condition"),)
+        values = {"message": "text"}
+        return medical_page(ctx, "contact", form, values=values, spans=spans, lang=lang)
+    if name == "crisis.html":
+        return crisis_page(ctx, "contact", form, lang=lang)
+    if name == "thanks.html":
+        return thanks_page(ctx, "contact", form, resources=True, lang=lang)
+    return message_page(ctx, title="t", message="m", back="/f/contact", lang=lang)
 
 
 @dataclass(frozen=True)
@@ -367,9 +370,7 @@ def thanks_page(
 ) -> Page:
     """The built-in thank-you page; ``resources`` adds a gentle box of crisis services."""
     again = "/f/" + quote(form_id, safe="")
-    return _render(
-        ctx, "thanks.html", lang, form=form, with_resources=resources, again=again
-    )
+    return _render(ctx, "thanks.html", lang, form=form, with_resources=resources, again=again)
 
 
 def message_page(
