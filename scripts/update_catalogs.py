@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/update_catalogs.py
 
-Extracts every text (pybabel extract -F babel.cfg) into a template and merges it into each language's messages.po (pybabel update): new texts arrive with an
-empty translation, which tests/test_i18n.py reports until someone writes it.
+Extracts every text (pybabel extract -F babel.cfg) into a template and merges it into
+each language's messages.po (pybabel update): new texts arrive with an empty
+translation, which tests/test_i18n.py reports until someone writes it.
 """
 
 from __future__ import annotations
