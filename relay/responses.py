@@ -62,6 +62,10 @@ def page_language(request: HTTPConnection[Any], written: str | None = None) -> s
     """The language to answer in: ``?lang=``, then ``written`` (the language of the
     message, for answers to a post), then Accept-Language, then the default."""
     settings = request.state["settings"].pages
+    if written == settings.default_language:
+        # Text detectors answer the default when they find no evidence either way, so
+        # only a language other than the default tells us something.
+        written = None
     return language.choose(
         settings.languages,
         settings.default_language,
