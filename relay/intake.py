@@ -344,7 +344,10 @@ def _medical(
         return problem_response(
             request,
             Problem(422, "Please remove medical details", detail, type="medical-content",
-                    extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone}),
+                    extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone,
+                           "spans": [{"field": r.field, "start": r.start, "end": r.end,
+                                      "category": r.category} for r in screening.reasons
+                                     if not r.category.startswith("crisis")]}),
             written=screening.language,
         )  # fmt: skip
     body = pages.medical_page(
