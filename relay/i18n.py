@@ -32,8 +32,6 @@ DOMAIN = "messages"
 SOURCE_LANGUAGE = "en"
 # Languages with a catalog in this package (English is the source, it needs none).
 AVAILABLE = ("en", "es")
-# The name of each language, in each language (the staff email says which one).
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 class Text(str):
@@ -54,6 +52,10 @@ class Text(str):
 def N_(msgid: str) -> str:
     """Marks a literal for extraction; translated later, where the language is known."""
     return msgid
+
+
+# The name of each language (translated: the staff email says which one, in its own).
+LANGUAGE_NAMES = {"en": N_("English"), "es": N_("Spanish")}
 
 
 @functools.cache

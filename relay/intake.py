@@ -59,8 +59,10 @@ def build_item(
             fields=sub.fields, form_id=sub.form_id, from_address=settings.smtp.from_address,
             recipients=recipients, submission_id=submission_id,
             include_message=form.crisis_include_message,
-            resources=[f"{r.name}: {r.contact}" for r in settings.crisis.resources],
-            reply_to=reply_to, now=now,
+            resources=[f"{r.name}: {r.contact}"
+                       for r in settings.crisis.for_language(screening.language).resources],
+            reply_to=reply_to, now=now, written_in=screening.language,
+            staff_language=form.language or settings.pages.default_language,
         )  # fmt: skip
         kind = "urgent"
     else:
@@ -74,7 +76,8 @@ def build_item(
             subject_template=form.subject, from_address=settings.smtp.from_address,
             recipients=recipients, submission_id=submission_id, verdict=screening.verdict,
             medical_policy=form.medical, reply_to=reply_to, now=now,
-            spam=spam_signals(fields),
+            spam=spam_signals(fields), written_in=screening.language,
+            staff_language=form.language or settings.pages.default_language,
         )  # fmt: skip
         kind = "submission"
     return NewItem(

@@ -138,3 +138,31 @@ def test_language_choice_order(
     assert language.choose(SUPPORTED, "en", query=query, written=written, accept=accept) == (
         expected
     )
+
+
+def test_staff_email_names_the_visitors_language_in_the_clinics() -> None:
+    """The staff email stays in the clinic's language and says which one the visitor used."""
+    from datetime import UTC, datetime
+
+    from relay.compose import draft_submission, draft_urgent
+
+    common: dict[str, object] = {
+        "fields": {"name": "Ana", "message": "Hola"}, "form_id": "contact",
+        "from_address": "Clinic <no-reply@clinic.example>", "recipients": ["a@clinic.example"],
+        "submission_id": "abc", "reply_to": None, "now": datetime(2026, 11, 30, tzinfo=UTC),
+    }  # fmt: skip
+    english = draft_submission(
+        **common, field_order=["name", "message"], multiline={"message"},  # type: ignore[arg-type]
+        subject_template="Website contact from {name}", verdict="clean", medical_policy="reject",
+        written_in="es", staff_language="en",
+    )  # fmt: skip
+    assert "The visitor wrote in Spanish." in english.body
+    assert english.body.startswith("A visitor sent this")  # the rest stays English
+    urgent = draft_urgent(**common, include_message=False, resources=[],  # type: ignore[arg-type]
+                          written_in="en", staff_language="es")  # fmt: skip
+    assert "La persona escribió en inglés." in urgent.body
+    plain = draft_submission(
+        **common, field_order=["name", "message"], multiline={"message"},  # type: ignore[arg-type]
+        subject_template="x", verdict="clean", medical_policy="reject",
+    )  # fmt: skip
+    assert "wrote in" not in plain.body
