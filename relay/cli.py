@@ -158,6 +158,9 @@ def _writable_problem(folder: Path) -> str | None:
 
 
 def _check_config(settings: Settings) -> int:
+    from relay.pages import check_templates
+
+    check_templates(settings.pages)  # raises ConfigError naming the template and line
     print(json.dumps(settings.masked(), indent=2))
     for name, hint in unknown_variables(os.environ, list(settings.forms)):
         print(f"warning: {name} is not a setting and is ignored"

@@ -24,6 +24,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from relay.i18n import LANGUAGE_NAMES, Text, translate
 from relay.submission import label
 
 SUBMISSION_HEADER = "X-Relay-Submission-Id"
@@ -121,6 +122,16 @@ def _check_headers(msg: EmailMessage, draft: Draft) -> None:
         raise ValueError("a rendered header decodes to a line break")
 
 
+def _written_in(written_in: str, staff_language: str) -> str:
+    """A line for staff, in the clinic's language, naming the visitor's language."""
+    if not written_in:
+        return ""
+    name = Text(LANGUAGE_NAMES.get(written_in, written_in))
+    return (
+        translate(staff_language, Text("The visitor wrote in {language}.", language=name)) + "\n\n"
+    )
+
+
 def _headers(submission_id: str, verdict: str, form_id: str) -> list[tuple[str, str]]:
     return [
         (SUBMISSION_HEADER, submission_id),
@@ -156,9 +167,13 @@ def draft_submission(
     reply_to: str | None,
     now: datetime,
     spam: Sequence[str] = (),
+    written_in: str = "",
+    staff_language: str = "en",
 ) -> Draft:
     """The message for an accepted submission, text/plain, listing the form's fields.
-    ``spam`` names heuristic signals: the message is marked, never dropped."""
+    ``spam`` names heuristic signals: the message is marked, never dropped.
+    ``written_in`` (a language code) adds a line, in ``staff_language``, saying which
+    language the visitor wrote in."""
     subject = _subject(subject_template, fields)
     headers = _headers(submission_id, verdict, form_id)
     note = ""
@@ -174,6 +189,7 @@ def draft_submission(
             note = "Medical details in this message were removed before sending.\n\n"
     body = (
         f'A visitor sent this through the "{form_id}" form on {_when(now)}.\n\n{note}'
+        f"{_written_in(written_in, staff_language)}"
         f"{_field_lines(fields, field_order, multiline)}\n\n"
         f"-- \nSubmission {submission_id}, screening: {verdict}\n"
     )
@@ -199,8 +215,11 @@ def draft_urgent(
     resources: Sequence[str],
     reply_to: str | None,
     now: datetime,
+    written_in: str = "",
+    staff_language: str = "en",
 ) -> Draft:
-    """The urgent call-back notice for a visitor whose message reads as a crisis."""
+    """The urgent call-back notice for a visitor whose message reads as a crisis
+    (``written_in``: as in draft_submission)."""
     name = fields.get("name") or "a website visitor"
     contact = "\n".join(
         f"{label(k).removeprefix('your ').capitalize()}: {fields[k]}"
@@ -219,6 +238,7 @@ def draft_urgent(
         f'A message sent through the "{form_id}" form on {_when(now)} reads as a possible '
         "crisis: thoughts of suicide or self-harm, or someone in danger.\n\n"
         "Please call them back as soon as you can.\n\n"
+        f"{_written_in(written_in, staff_language)}"
         f"{contact or '(no contact details were given)'}\n\n"
         f"They were shown these resources straight away:\n{shown}\n\n"
         f"{text}\n-- \nSubmission {submission_id}, screening: crisis\n"

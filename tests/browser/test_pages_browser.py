@@ -1,0 +1,234 @@
+"""Every page in both languages, with and without JavaScript, checked by axe-core.
+
+The real service (the fixture of test_form_browser) in Debian's Chromium at phone
+width. Each page is screenshot to ``test-artifacts/pages/<page>-<lang>-<js|nojs>.png``
+and checked with axe-core, injected by Playwright (through the DevTools protocol, so
+the page's strict CSP stays on); the results go to ``test-artifacts/axe.json``.
+
+axe-core comes from npm at the version pinned in ``tests/browser/package.json``,
+installed into ``tests/browser/node_modules`` (not committed) by ``.ci/run`` or, when
+missing, by this module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.browser.test_form_browser import (  # noqa: F401 (fixtures)
+    ROOT,
+    Relay,
+    _browser_available,
+    _unavailable,
+    browser,
+    relay,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+HERE = Path(__file__).resolve().parent
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts"
+SHOTS = ARTIFACTS / "pages"
+# Serious and critical findings fail the test; the rest are recorded in axe.json.
+BLOCKING = {"serious", "critical"}
+
+PERSON = {"name": "Ana Díaz", "email": "ana@example.com", "phone": "(555) 010-2000"}
+TEXTS = {
+    "en": {
+        "clean": "Do you have appointments on Saturdays?",
+        "medical": "I was diagnosed with bipolar disorder and I take lithium, can you help?",
+        "crisis": "I don't want to live anymore, I have the pills ready",
+    },
+    "es": {
+        "clean": "¿Tienen citas los sábados? Quisiera saber el horario de la clínica.",
+        "medical": "Tengo diabetes y tomo metformina 500 mg. ¿Pueden darme una cita?",
+        "crisis": "Ya no quiero vivir, tengo las pastillas listas para esta noche.",
+    },
+}
+HEADINGS = {
+    "en": {"thanks": "Thank you, your message was sent", "crisis": "Help is here, right now",
+           "medical": "Your message has not been sent yet"},
+    "es": {"thanks": "Gracias, su mensaje fue enviado", "crisis": "Hay ayuda ahora mismo",
+           "medical": "Su mensaje todavía no se ha enviado"},
+}  # fmt: skip
+LOCALES = {"en": "en-US", "es": "es-MX"}
+RESULTS: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> Iterator[str]:
+    """axe-core's script, installed from npm if missing; axe.json written at the end."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            _unavailable("npm is missing, so axe-core cannot be installed")
+        subprocess.run(
+            [str(npm), "install", "--prefix", str(HERE), "--no-package-lock", "--no-audit",
+             "--no-fund"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    yield AXE.read_text(encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "axe.json").write_text(
+        json.dumps(RESULTS, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8"
+    )
+
+
+@pytest.fixture(params=["en", "es"])
+def lang(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def js(request: pytest.FixtureRequest) -> bool:
+    value: bool = request.param
+    return value
+
+
+@pytest.fixture
+def page(browser: Browser, lang: str, js: bool) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context(
+        java_script_enabled=js,
+        locale=LOCALES[lang],  # Chromium sends it as Accept-Language
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def check(page: Page, axe: str, name: str, lang: str, js: bool) -> None:
+    """Screenshot the page, run axe-core on it, record and judge the findings."""
+    key = f"{name}-{lang}-{'js' if js else 'nojs'}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{key}.png"), full_page=True)
+    result = run_axe(page, axe) if js else run_axe_without_script(page, axe)
+    assert result["lang"] == lang, key
+    violations = [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"],
+         "targets": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]  # fmt: skip
+    RESULTS[key] = {"url": page.url, "axe": result["testEngine"]["version"],
+                    "violations": violations,
+                    "passes": len(result.get("passes", []))}  # fmt: skip
+    blocking = [v for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, f"{key}: {json.dumps(blocking, indent=1)}"
+
+
+def run_axe(page: Page, axe: str) -> dict[str, Any]:
+    # Evaluated over the DevTools protocol: the page's CSP does not apply, nor change.
+    page.evaluate(axe + "\n;0")
+    result: dict[str, Any] = page.evaluate(
+        "() => axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => Object.assign(r, {lang: document.documentElement.lang}))"
+    )
+    return result
+
+
+def run_axe_without_script(page: Page, axe: str) -> dict[str, Any]:
+    """Chromium runs no evaluation in a page with JavaScript off, so the same markup
+    (the server's answer, as shown) is checked in a second tab where only axe runs:
+    form.js is held back, so the DOM stays the no-script one."""
+    html, url = page.content(), page.url
+    assert page.context.browser is not None
+    context = page.context.browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        twin = context.new_page()
+        twin.route("**/form.js", lambda route: route.abort())
+        twin.route(url, lambda route: route.fulfill(body=html, content_type="text/html"))
+        twin.goto(url)
+        return run_axe(twin, axe)
+    finally:
+        context.close()
+
+
+def send(page: Page, **values: str) -> None:
+    for name, value in values.items():
+        page.fill(f"#f-{name}", value)
+    page.click("button[type=submit] >> nth=0")
+
+
+def test_every_page_is_accessible_in_both_languages(
+    relay: Relay,  # noqa: F811
+    page: Page,
+    axe_source: str,
+    lang: str,
+    js: bool,
+) -> None:
+    """Form, error, medical (with its highlights), crisis and thank-you pages: in the
+    visitor's language, no serious or critical axe-core finding, a screenshot each."""
+    from playwright.sync_api import expect
+
+    texts, headings = TEXTS[lang], HEADINGS[lang]
+    page.goto(f"{relay.url}/f/contact")
+    check(page, axe_source, "form", lang, js)
+
+    send(page, name=PERSON["name"], message=texts["clean"])
+    expect(page.locator("#error-summary")).to_be_visible()
+    expect(page.locator("#f-message")).to_have_value(texts["clean"])
+    check(page, axe_source, "error", lang, js)
+
+    page.goto(f"{relay.url}/f/contact")
+    send(page, **PERSON, message=texts["medical"])
+    expect(page.locator("#medical-notice")).to_be_visible()
+    expect(page.locator("#medical-title")).to_have_text(headings["medical"])
+    marks = page.locator("#medical-notice mark")
+    expect(marks.first).to_be_visible()
+    assert marks.count() >= 2
+    expect(page.locator("#f-message")).to_have_value(texts["medical"])
+    expect(page.locator("button[name=_send_redacted]")).to_have_count(1)
+    check(page, axe_source, "medical", lang, js)
+
+    page.goto(f"{relay.url}/f/contact")
+    send(page, **PERSON, message=texts["crisis"])
+    expect(page.locator("h1")).to_have_text(headings["crisis"])
+    expect(page.locator(".resource-link").first).to_have_attribute("href", "tel:988")
+    check(page, axe_source, "crisis", lang, js)
+
+    page.goto(f"{relay.url}/f/contact")
+    send(page, **PERSON, message=texts["clean"])
+    expect(page.locator("h1")).to_have_text(headings["thanks"])
+    check(page, axe_source, "thanks", lang, js)
+
+
+def test_send_without_these_words_posts_the_flag(
+    relay: Relay,  # noqa: F811
+    page: Page,
+    lang: str,
+    js: bool,
+) -> None:
+    """The second button posts the same fields plus _send_redacted=1, with or without
+    the script."""
+    posted: list[str] = []
+    page.on(
+        "request",
+        lambda r: posted.append(r.post_data or "") if r.method == "POST" else None,
+    )
+    page.goto(f"{relay.url}/f/contact")
+    send(page, **PERSON, message=TEXTS[lang]["medical"])
+    page.locator("button[name=_send_redacted]").click()
+    page.wait_for_load_state()
+    page.wait_for_timeout(300)
+    assert len(posted) == 2 and "_send_redacted=1" in posted[1]
+    assert "_send_redacted" not in posted[0]
+    assert "message=" in posted[1]
