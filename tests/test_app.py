@@ -96,11 +96,12 @@ def test_json_client_gets_202_with_the_id(
     client: TestClient, tmp_path: Path, encoding: str
 ) -> None:
     """fetch()/JSON clients get 202 {id, status} for all three body encodings."""
-    kwargs: dict[str, Any] = {
+    options: dict[str, dict[str, Any]] = {
         "json": {"json": GOOD},
         "urlencoded": {"data": GOOD},
         "multipart": {"files": {k: (None, v) for k, v in GOOD.items()}},
-    }[encoding]
+    }
+    kwargs = options[encoding]
     response = client.post("/f/contact", headers=JSON, **kwargs)
     assert response.status_code == 202, response.text
     body = response.json()

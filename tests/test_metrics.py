@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -34,7 +35,10 @@ def test_scripted_run_is_counted_exactly(tmp_path: Path) -> None:
                            "allowed_origins": ["https://clinic.example"]}},
     )  # fmt: skip
     with TestClient(create_app(settings)) as client:
-        post = lambda body, headers=ORIGIN: client.post("/f/contact", json=body, headers=headers)  # noqa: E731
+
+        def post(body: dict[str, str], headers: dict[str, str] = ORIGIN) -> httpx.Response:
+            return client.post("/f/contact", json=body, headers=headers)
+
         for _ in range(3):
             assert post(GOOD).status_code == 202
         assert post({**GOOD, "email": "nope"}).status_code == 422

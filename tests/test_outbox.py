@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,9 @@ def new_item(n: int = 1, recipients: tuple[str, ...] = ("desk@clinic.example",))
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> SqliteOutbox:
+def outbox(tmp_path: Path) -> Iterator[SqliteOutbox]:
     box = SqliteOutbox(tmp_path / "outbox.sqlite3")
-    yield box  # type: ignore[misc]
+    yield box
     box.close()
 
 
