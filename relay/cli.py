@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from relay import __version__
-from relay.errors import ConfigError
-from relay.outbox import STATES, Item, OutboxCorrupt, SqliteOutbox
+from relay.errors import ConfigError, OutboxCorrupt
+from relay.outbox import STATES, Item, SqliteOutbox
 from relay.settings import Settings, load_settings
 
 

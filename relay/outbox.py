@@ -26,7 +26,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from relay.errors import OutboxUnavailable
+from relay.errors import OutboxCorrupt, OutboxUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -57,10 +57,6 @@ CREATE TABLE IF NOT EXISTS spent (token TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 STATES = ("queued", "sending", "sent", "dead")
-
-
-class OutboxCorrupt(Exception):
-    """The database failed its integrity check; it is left untouched for inspection."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.errors import OutboxUnavailable
-from relay.outbox import NewItem, OutboxCorrupt, SqliteOutbox
+from relay.errors import OutboxCorrupt, OutboxUnavailable
+from relay.outbox import NewItem, SqliteOutbox
 
 DAY = 86400.0
 
