@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote, urlsplit
 
+from relay.screening import Reason
 from relay.settings import ClinicSettings, CrisisResource, CrisisSettings, FormSettings
 from relay.submission import HONEYPOT, label
 
@@ -310,6 +311,7 @@ def _form(
     values: Mapping[str, str],
     errors: Mapping[str, str],
     hidden: Mapping[str, str],
+    send_redacted: bool = False,
 ) -> str:
     action = "/f/" + quote(form_id, safe="")
     fields = "".join(_field(n, form, values.get(n, ""), errors.get(n)) for n in form.fields)
@@ -332,9 +334,17 @@ def _form(
         f'<form class="relay-form" action="{_e(action)}" method="post" novalidate '
         f"data-relay-form{pow_attr}>\n"
         f"{fields}{_honeypot()}{extra}"
-        '<div class="actions"><button type="submit" class="button">Send message</button></div>\n'
+        '<div class="actions"><button type="submit" class="button">Send message</button>'
+        f"{_SEND_REDACTED if send_redacted else ''}</div>\n"
         "</form>\n"
     )
+
+
+# Posts the same fields again; the relay screens them again and masks what it finds.
+_SEND_REDACTED = (
+    ' <button type="submit" class="button button-secondary" name="_send_redacted" value="1">'
+    "Send without these words</button>"
+)
 
 
 def _notice() -> str:
@@ -376,12 +386,43 @@ def _form_section(
     values: Mapping[str, str],
     errors: Mapping[str, str],
     hidden: Mapping[str, str],
+    send_redacted: bool = False,
 ) -> str:
     summary = _error_summary(form, errors) if errors else ""
+    body = _form(form_id, form, values, errors, hidden, send_redacted)
     return (
         f"{summary}{_notice()}"
         '<div class="status" id="relay-status" role="alert" tabindex="-1" hidden></div>\n'
-        f"{_form(form_id, form, values, errors, hidden)}{_crisis_hint(ctx)}{_templates(ctx)}"
+        f"{body}{_crisis_hint(ctx)}{_templates(ctx)}"
+    )
+
+
+def _highlighted(form: FormSettings, values: Mapping[str, str], spans: Sequence[Reason]) -> str:
+    """The visitor's text with the detected words in <mark>, every piece escaped."""
+    out = []
+    for name in form.fields:
+        text = values.get(name, "")
+        found = sorted((max(0, r.start), min(len(text), r.end)) for r in spans if r.field == name)
+        if not text or not found:
+            continue
+        parts, last = [], 0
+        for start, end in found:
+            start = max(start, last)
+            if end <= start:
+                continue
+            parts += [_e(text[last:start]), f"<mark>{_e(text[start:end])}</mark>"]
+            last = end
+        parts.append(_e(text[last:]))
+        out.append(
+            f'<p class="medical-found-label">In {_e(label(name))}:</p>\n'
+            f'<p class="medical-found-text">{"".join(parts)}</p>\n'
+        )
+    if not out:
+        return ""
+    return (
+        '<section class="medical-found" aria-labelledby="medical-found-title">\n'
+        '<h2 id="medical-found-title">The words we found</h2>\n'
+        f"{''.join(out)}</section>\n"
     )
 
 
@@ -413,12 +454,15 @@ def medical_page(
     *,
     values: Mapping[str, str],
     hidden: Mapping[str, str] = _NO_VALUES,
+    spans: Sequence[Reason] = (),
 ) -> str:
-    """The 422 page for medical details: why, how to reach us privately, the text kept."""
+    """The 422 page for medical details: why, how to reach us privately, the detected
+    words highlighted in the visitor's text (``spans``) and the text kept, with a
+    "Send without these words" button (the same fields again plus ``_send_redacted``)."""
     main = (
-        f"{_medical_block(ctx, level=1)}"
+        f"{_medical_block(ctx, level=1)}{_highlighted(form, values, spans)}"
         f'<h2 id="form-title">{_e(form.title)}</h2>\n'
-        f"{_form_section(ctx, form_id, form, values, _NO_VALUES, hidden)}"
+        f"{_form_section(ctx, form_id, form, values, _NO_VALUES, hidden, send_redacted=True)}"
     )
     return _document(ctx, title="Your message has not been sent yet", main=main, script=True)
 
