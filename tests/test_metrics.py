@@ -66,7 +66,9 @@ def test_scripted_run_is_counted_exactly(tmp_path: Path) -> None:
                 "rate_limited": 2}  # fmt: skip
     for outcome, n in outcomes.items():
         assert count("relay_submissions_total", form="contact", outcome=outcome) == n, outcome
-    assert count("relay_screening_verdicts_total", form="contact", verdict="clean") == 4
+    # Screening runs on every post whose body could be read, before any other decision:
+    # 4 accepted, 2 invalid, the honeypot, the other site and the 2 rate-limited posts.
+    assert count("relay_screening_verdicts_total", form="contact", verdict="clean") == 10
     assert count("relay_screening_verdicts_total", form="contact", verdict="medical") == 1
     assert count("relay_screening_verdicts_total", form="contact", verdict="crisis") == 1
     assert count("relay_delivery_attempts_total", result="sent") == 5
