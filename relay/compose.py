@@ -167,13 +167,6 @@ def draft_submission(
     subject = _subject(subject_template, fields)
     headers = _headers(submission_id, verdict, form_id)
     note = ""
-    if possible_crisis:
-        subject = f"[Possible crisis] {subject}"
-        headers.append((CRISIS_HEADER, "possible"))
-        note = (
-            "The screening was unsure whether this message speaks of a crisis. The visitor "
-            "was shown the crisis resources. Please read it first.\n\n"
-        )
     if spam:
         subject = f"[Possible spam] {subject}"
         headers.append(("X-Relay-Spam", ",".join(spam)))
@@ -184,6 +177,13 @@ def draft_submission(
             note += "This message contains medical details. Handle it under your privacy rules.\n\n"
         elif medical_policy == "redact":
             note += "Medical details in this message were removed before sending.\n\n"
+    if possible_crisis:  # outermost, so it leads the subject
+        subject = f"[Possible crisis] {subject}"
+        headers.append((CRISIS_HEADER, "possible"))
+        note = (
+            "The screening was unsure whether this message speaks of a crisis. The visitor "
+            "was shown the crisis resources. Please read it first.\n\n"
+        ) + note
     body = (
         f'A visitor sent this through the "{form_id}" form on {_when(now)}.\n\n{note}'
         f"{_field_lines(fields, field_order, multiline)}\n\n"
