@@ -1,17 +1,22 @@
 """Spam defences beyond the honeypot: a signed fill-time token, a self-hosted
-proof-of-work check and a content heuristic.
+proof-of-work check and a content heuristic. None of them drops a post: a post that
+fails the token or the proof of work is stored as ``suspected`` (kept, not delivered;
+see relay.outbox), and the content heuristic only marks a message for staff. Only a
+filled honeypot drops a post, and screening runs before all of these (relay.pipeline).
 
-The token is issued with the hosted form (and by ``GET /f/{id}/token`` for other
-sites' forms): ``v1.<issued unix seconds>.<HMAC-SHA256>``. A post that comes back
-faster than a person can type is treated like a filled honeypot (same-looking
-success, nothing stored). The content heuristic only marks a message for staff; it
-never drops one, because a false positive there would lose a real patient's note.
+Fill-time token: ``v1.<issued unix seconds>.<HMAC-SHA256, 32 hex>``, issued with the
+hosted form and by ``GET /f/{id}/token``. It is good for ``TOKEN_LIFETIME`` (24 hours)
+and for one accepted post: the outbox spends it in the commit that stores the post,
+so a second post with the same token is kept as suspected. A post refused with a 422
+spends nothing, so the visitor can correct it and send again. An older token counts as
+no token at all (a page left open overnight still sends). Replicas must share the
+signing key (``security.signing_key``); spent tokens are recorded per outbox.
 
-The proof of work follows the ALTCHA protocol (PyPI ``altcha``, no third party): the
-page fetches a signed, expiring challenge, its script finds the number whose SHA-256
-with the salt matches, and the post carries the solution in ``altcha``. The library
-keeps no record of used solutions, so the relay spends each one in its database
-(``SqliteOutbox.spend``): a solution replayed is refused.
+Proof of work follows the ALTCHA protocol (PyPI ``altcha``, no third party): the page
+fetches a signed, expiring challenge, its script finds the number whose SHA-256 with
+the salt matches, and the post carries the solution in ``altcha``. The library keeps
+no record of used solutions, so each one is spent like a token, and only when its post
+is stored.
 """
 
 from __future__ import annotations
@@ -23,17 +28,29 @@ import json
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from altcha import v1 as altcha_v1
 
+from relay.submission import FORMAT_CHARACTERS
+
 TOKEN_FIELD = "_ts"  # noqa: S105 (a form field name, not a secret)
 MAX_TOKEN_AGE = 2 * 86400  # an older page still posts; its token is simply not used
 
+TOKEN_LIFETIME = 86400  # seconds a fill-time token is good for (one accepted post)
+
 TokenCheck = Literal["ok", "missing", "too_fast", "invalid", "stale"]
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    verdict: TokenCheck
+    once: tuple[str, float] | None = None  # the key to spend with the post, and its expiry
 
 
 def load_or_create_key(configured: str, data_dir: Path) -> bytes:
@@ -65,21 +82,26 @@ class FillToken:
         issued = int(now)
         return f"v1.{issued}.{self._sign(issued)}"
 
-    def check(self, token: object, *, now: float, min_seconds: float) -> TokenCheck:
+    def check(self, token: object, *, now: float, min_seconds: float) -> TokenResult:
+        """Any value a client may post, checked without raising."""
         if not isinstance(token, str) or not token:
-            return "missing"
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != "v1" or not parts[1].isdigit():
-            return "invalid"
-        issued = int(parts[1])
-        if not hmac.compare_digest(parts[2], self._sign(issued)):
-            return "invalid"
+            return TokenResult("missing")
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            return TokenResult("invalid")
+        issued = int(match[1])
+        if not hmac.compare_digest(match[2], self._sign(issued)):
+            return TokenResult("invalid")
         age = now - issued
-        if age > MAX_TOKEN_AGE:
-            return "stale"
+        if age > TOKEN_LIFETIME:
+            return TokenResult("stale")
         if age < min_seconds:
-            return "too_fast"
-        return "ok"
+            return TokenResult("too_fast")
+        return TokenResult("ok", (f"ts:{match[2]}", issued + TOKEN_LIFETIME))
+
+
+# ASCII digits only (str.isdigit() takes superscripts), bounded, and a hex signature.
+_TOKEN = re.compile(r"v1\.([0-9]{1,12})\.([0-9a-f]{32})", re.ASCII)
 
 
 POW_FIELD = "altcha"
@@ -100,18 +122,33 @@ class ProofOfWork:
         )
         return dict(made.to_dict())
 
-    def verify(self, payload: object) -> str | None:
-        """The solution's signature (the key to spend) when valid and unexpired, else None."""
+    def verify(self, payload: object, *, now: float) -> tuple[str, float] | None:
+        """The solution's one-time key and its expiry when the solution is valid and
+        unexpired, else None. Any value a client may post is checked without raising."""
         if not isinstance(payload, str) or not payload or len(payload) > 2048:
             return None
-        ok, _ = altcha_v1.verify_solution(payload, self._key, True)
-        if not ok:
+        try:
+            decoded = json.loads(base64.b64decode(payload, validate=True))
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(decoded, dict) or not _solution_shape(decoded):
             return None
         try:
-            signature = json.loads(base64.b64decode(payload))["signature"]
-        except (ValueError, KeyError, TypeError):
+            ok, _ = altcha_v1.verify_solution(payload, self._key, True)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
-        return signature if isinstance(signature, str) else None
+        return (f"pow:{decoded['signature']}", now + POW_LIFETIME) if ok else None
+
+
+def _solution_shape(payload: dict[str, Any]) -> bool:
+    """The fields of an ALTCHA v1 solution, with the types the library assumes."""
+    return (
+        all(
+            isinstance(payload.get(k), str) for k in ("algorithm", "challenge", "salt", "signature")
+        )
+        and isinstance(payload.get("number"), int)
+        and not isinstance(payload.get("number"), bool)
+    )
 
 
 _LINK = re.compile(r"https?://|www\.|\[url[=\]]|<a\s+href", re.IGNORECASE)
@@ -125,11 +162,20 @@ _PATTERNS = re.compile(
 
 
 def spam_signals(fields: Mapping[str, str], *, max_links: int = 2) -> list[str]:
-    """Cheap signals that a message is marketing spam; empty for ordinary messages."""
+    """Cheap signals that a message is marketing spam; empty for ordinary messages.
+    Read after NFKC folding with invisible format characters removed, so fullwidth
+    letters and zero-width spaces do not hide a link or a phrase."""
     text = "\n".join(fields.values())[:20000]
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", _FORMAT.sub("", text))
     signals = []
     if len(_LINK.findall(text)) > max_links:
         signals.append("links")
     if _PATTERNS.search(text):
         signals.append("pattern")
     return signals
+
+
+# Unicode format characters (category Cf: zero-width spaces and joiners, bidi marks,
+# soft hyphen, tag characters, the BOM), removed before the patterns are read.
+_FORMAT = re.compile(f"[{FORMAT_CHARACTERS}\u200c\u200d]")

@@ -1,13 +1,16 @@
-"""The Starlette application: routes, lifespan (outbox + delivery worker), errors.
+"""The Starlette application: routes, lifespan (outbox, pipeline, delivery worker), errors.
 
 ``create_app(settings)`` builds everything from one Settings; tests pass their own
-sender, lexicon or clock (the outbox lives under ``storage.data_dir``). The lifespan
-opens the outbox, starts the worker in a task group and yields the typed ``State``
-that handlers read from ``request.state``.
+sender, lexicon or clock (the outbox lives under ``storage.data_dir``). What does not
+depend on the outbox (lexicon, rate limiter, page context, the OpenAPI document) is
+built here once; the lifespan opens the outbox, builds the intake ``Pipeline`` around
+it, starts the worker and the hourly purge of suspected posts in a task group, and
+yields the typed ``State`` that handlers read from ``request.state``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +18,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,18 +32,22 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
 from relay.delivery import Sender, Worker, WorkerThread, make_sender
+from relay.errors import OutboxUnavailable
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
-from relay.outbox import GroupCommit, SqliteOutbox
+from relay.outbox import SqliteOutbox
 from relay.pages import PageContext, check_templates
+from relay.pipeline import Pipeline
 from relay.ratelimit import RateLimiter
-from relay.responses import NO_STORE, Problem, problem_response
+from relay.responses import NO_STORE, Answers, problem
 from relay.screening import Lexicon, load_lexicon
 from relay.settings import Settings
 from relay.state import State
+from relay.store import Store
 
 log = logging.getLogger("relay.app")
 STATIC_DIR = Path(__file__).parent / "static"
+HOUSEKEEPING_INTERVAL = 3600.0  # seconds between purges of old suspected posts
 
 
 def create_app(
@@ -56,8 +62,10 @@ def create_app(
     lexicon = lexicon or load_lexicon(settings.screening.lexicon_dir)
     check_templates(settings.pages)  # a clinic's broken templates stop the start (ConfigError)
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis, pages=settings.pages)
+    answers = Answers(settings, page_context)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
     access = AccessLog.Counter()
+    document = json.dumps(openapi_document(settings)).encode()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -69,22 +77,26 @@ def create_app(
         key = load_or_create_key(
             settings.security.signing_key.get_secret_value(), settings.storage.data_dir
         )
+        store = Store(outbox, give_up_after=settings.delivery.give_up_after, clock=clock)
         worker = Worker(
             outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
         )
         # Delivery runs on its own loop, so that a flood of posts cannot starve it.
         delivery = WorkerThread(worker)
+        pipeline = Pipeline(
+            settings, lexicon=lexicon, limiter=limiter, fill_token=FillToken(key),
+            pow=ProofOfWork(key, settings.security.pow_max_number), store=store,
+            metrics=metrics, clock=clock,
+        )  # fmt: skip
         try:
             async with anyio.create_task_group() as tg:
                 if run_worker:
                     delivery.start()
+                    tg.start_soon(housekeeping, store, settings, clock)
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
-                    settings=settings, outbox=outbox, worker=worker, metrics=metrics,
-                    commits=GroupCommit(outbox, give_up_after=settings.delivery.give_up_after),
-                    lexicon=lexicon, pages=page_context, clock=clock, limiter=limiter,
-                    fill_token=FillToken(key),
-                    pow=ProofOfWork(key, settings.security.pow_max_number),
+                    pipeline=pipeline, answers=answers, store=store, worker=worker,
+                    metrics=metrics,
                 )  # fmt: skip
                 # Shutdown: uvicorn has finished the requests in flight; the worker
                 # hands back any claim as it is cancelled.
@@ -93,6 +105,9 @@ def create_app(
             await anyio.to_thread.run_sync(delivery.stop)
             outbox.close()
             log.info("relay stopped")
+
+    async def openapi(request: Request[State]) -> Response:
+        return Response(document, media_type="application/json")
 
     routes = [
         Route("/", home, methods=["GET"]),
@@ -122,8 +137,21 @@ def create_app(
     )
 
 
+async def housekeeping(store: Store, settings: Settings, clock: Callable[[], float]) -> None:
+    """Purge suspected posts older than ``limits.suspected_days``, at start and hourly."""
+    older_than = settings.limits.suspected_days * 86400
+    while True:
+        try:
+            purged = await store.purge_suspected(now=clock(), older_than=older_than)
+        except OutboxUnavailable:
+            purged = 0  # busy or full: the next round tries again
+        if purged:
+            log.info("purged suspected posts", extra={"count": purged})
+        await anyio.sleep(HOUSEKEEPING_INTERVAL)
+
+
 async def home(request: Request[State]) -> Response:
-    first = next(iter(request.state["settings"].forms))
+    first = next(iter(request.state["pipeline"].forms))
     return RedirectResponse(f"/f/{first}", status_code=303)
 
 
@@ -133,10 +161,9 @@ async def healthz(request: Request[State]) -> Response:
 
 async def readyz(request: Request[State]) -> Response:
     state = request.state
-    now = state["clock"]()
-    writable = await anyio.to_thread.run_sync(lambda: state["outbox"].writable(now=now))
+    writable = await state["store"].writable(now=state["pipeline"].clock())
     hold = state["worker"].hold
-    low = not state["outbox"].reserve.has_room()
+    low = not state["store"].outbox.reserve.has_room()
     checks = {
         "outbox": "ok" if writable else "not writable",
         "delivery": f"held: {hold.reason}" if hold else "ok",
@@ -152,17 +179,15 @@ async def readyz(request: Request[State]) -> Response:
 
 async def metrics_endpoint(request: Request[State]) -> Response:
     state = request.state
-    metrics, now = state["metrics"], state["clock"]()
-    stats = await anyio.to_thread.run_sync(state["outbox"].stats)
+    metrics = state["metrics"]
+    stats = await state["store"].stats()
     metrics.outbox_depth.set(stats.depth)
     metrics.outbox_dead.set(stats.counts["dead"])
-    metrics.outbox_oldest.set(now - stats.oldest_queued_at if stats.oldest_queued_at else 0)
+    metrics.outbox_suspected.set(stats.counts["suspected"])
+    oldest = stats.oldest_queued_at
+    metrics.outbox_oldest.set(state["pipeline"].clock() - oldest if oldest else 0)
     metrics.delivery_held.set(1 if state["worker"].hold else 0)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-async def openapi(request: Request[State]) -> Response:
-    return JSONResponse(openapi_document(request.state["settings"]))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -172,12 +197,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
         404: "There is nothing at this address.",
         405: "This address does not accept that kind of request.",
     }
-    problem = Problem(
+    body = problem(
         exc.status_code,
         titles.get(exc.status_code, "Request not accepted"),
         details.get(exc.status_code, "The request could not be handled."),
     )
-    return problem_response(request, problem, headers=exc.headers)
+    answers: Answers = request.state["answers"]
+    return answers.problem(request, body, headers=exc.headers)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -185,10 +211,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
     # The route template, as in the access log: a raw path is whatever the client sent.
     route = getattr(request.scope.get("route"), "path", "unmatched")
     log.error("unhandled error", extra={"error": type(exc).__name__, "route": route})
-    return problem_response(
-        request,
-        Problem(500, "Something went wrong", "Your message was not stored. Please try again."),
-    )
+    body = problem(500, "Something went wrong", "Your message was not stored. Please try again.")
+    answers: Answers = request.state["answers"]
+    return answers.problem(request, body)
 
 
 class AccessLog:

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from relay import __version__
-from relay.errors import ConfigError
-from relay.outbox import STATES, Item, OutboxCorrupt, SqliteOutbox
+from relay.errors import ConfigError, OutboxCorrupt
+from relay.outbox import STATES, Item, SqliteOutbox
 from relay.settings import Settings, load_settings, unknown_variables
 from relay.storage import unusable_folder
 
@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     retry = ops.add_parser("retry", help="queue a dead item again")
     retry.add_argument("id")
+    release = ops.add_parser("release", help="deliver a suspected item after all")
+    release.add_argument("id")
     purge = ops.add_parser("purge", help="delete old sent metadata (and dead items)")
     purge.add_argument("--older-than-days", type=float, default=30.0)
     purge.add_argument("--dead", action="store_true", help="also delete every dead item")
@@ -212,6 +214,13 @@ def _outbox(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{args.id} queued again")
                 return 0
             print(f"contact-relay: no dead item {args.id} with its message kept", file=sys.stderr)
+            return 1
+        if args.op == "release":
+            give_up_after = settings.delivery.give_up_after
+            if outbox.release_suspected(args.id, now=now, give_up_after=give_up_after):
+                print(f"{args.id} released: it will be delivered")
+                return 0
+            print(f"contact-relay: no suspected item {args.id}", file=sys.stderr)
             return 1
         if args.op == "purge":
             count = outbox.purge(

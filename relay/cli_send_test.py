@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from datetime import UTC, datetime
 
 from relay.delivery import Worker, make_sender
-from relay.intake import build_item, new_submission_id
 from relay.metrics import Metrics
 from relay.outbox import SqliteOutbox
+from relay.pipeline import new_submission_id
+from relay.policy import Decision, Items
 from relay.screening import Screening
 from relay.settings import Settings
 from relay.submission import Submission
@@ -39,8 +39,10 @@ def send_test(settings: Settings, form_id: str | None) -> int:
     fields = {k: v for k, v in TEST_FIELDS.items() if k in form.fields}
     sub = Submission(form_id=form_id, fields=fields, reply_to=None)
     now = time.time()
-    new = build_item(sub, Screening("clean", (), False), form, settings, new_submission_id(now),
-                     datetime.fromtimestamp(now, UTC))  # fmt: skip
+    new = Items(settings).submission(
+        sub, form, Screening("clean", (), False), Decision("deliver"), new_submission_id(now),
+        now, suspected=False, once=(),
+    )  # fmt: skip
     outbox = SqliteOutbox(settings.storage.outbox_path, busy_timeout=settings.storage.busy_timeout)
     worker = Worker(outbox, make_sender(settings), settings.delivery, Metrics())
     try:

@@ -29,6 +29,7 @@ from relay.submission import label
 
 SUBMISSION_HEADER = "X-Relay-Submission-Id"
 SCREENING_HEADER = "X-Relay-Screening"
+CRISIS_HEADER = "X-Relay-Crisis"  # "possible": the screening was unsure
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,11 +170,15 @@ def draft_submission(
     spam: Sequence[str] = (),
     written_in: str = "",
     staff_language: str = "en",
+    possible_crisis: bool = False,
 ) -> Draft:
     """The message for an accepted submission, text/plain, listing the form's fields.
     ``spam`` names heuristic signals: the message is marked, never dropped.
     ``written_in`` (a language code) adds a line, in ``staff_language``, saying which
-    language the visitor wrote in."""
+    language the visitor wrote in.
+    ``possible_crisis``: the screening was unsure whether the message is a crisis (the
+    visitor was shown the resources); it is marked ``[Possible crisis]`` in the subject
+    and ``X-Relay-Crisis: possible`` so that staff read it first."""
     subject = _subject(subject_template, fields)
     headers = _headers(submission_id, verdict, form_id)
     note = ""
@@ -184,9 +189,16 @@ def draft_submission(
         headers.append(("X-Relay-Medical-Policy", medical_policy))
         if medical_policy == "flag":
             subject = f"[Medical details] {subject}"
-            note = "This message contains medical details. Handle it under your privacy rules.\n\n"
+            note += "This message contains medical details. Handle it under your privacy rules.\n\n"
         elif medical_policy == "redact":
-            note = "Medical details in this message were removed before sending.\n\n"
+            note += "Medical details in this message were removed before sending.\n\n"
+    if possible_crisis:  # outermost, so it leads the subject
+        subject = f"[Possible crisis] {subject}"
+        headers.append((CRISIS_HEADER, "possible"))
+        note = (
+            "The screening was unsure whether this message speaks of a crisis. The visitor "
+            "was shown the crisis resources. Please read it first.\n\n"
+        ) + note
     body = (
         f'A visitor sent this through the "{form_id}" form on {_when(now)}.\n\n{note}'
         f"{_written_in(written_in, staff_language)}"

@@ -1,18 +1,21 @@
-"""The relay's exceptions.
+"""The relay's exceptions, all of them (the screening package keeps its one public
+``LexiconError`` beside the lexicons it names).
 
 No exception message ever carries a field value or message text: they name fields,
 ids, codes and classes only, because message text is health data.
 
-* ConfigError                  bad configuration (CLI exit 1; refuses to start)
-* RelayError
-  + BadBody                    400/413/415: the body is not a readable form
-  + InvalidSubmission          422 at intake; carries per-field problems
-  + OutboxUnavailable          503: the outbox could not commit; nothing acknowledged
-  + DeliveryError              one delivery attempt failed
-    - TransientDelivery        retry later with backoff (4xx, refused, timeout, drop)
-    - PermanentDelivery        dead-letter (5xx)
-    - HeldDelivery             configuration fault (TLS, certificate, AUTH): hold the
-                               queue, do not spend attempts
+    Exception
+    +-- ConfigError                 bad configuration: the CLI exits 1, serve does not start
+    +-- OutboxCorrupt               the outbox database failed its integrity check; left alone
+    +-- RelayError
+        +-- BadBody                 400/413/415: the body is not a readable form
+        +-- InvalidSubmission       422 at intake; carries per-field problems
+        +-- OutboxUnavailable       503: the outbox could not commit; nothing acknowledged
+        +-- DeliveryError           one delivery attempt failed
+            +-- TransientDelivery   retry later with backoff (4xx, refused, timeout, drop)
+            +-- PermanentDelivery   dead-letter (5xx)
+            +-- HeldDelivery        configuration fault (TLS, certificate, AUTH): hold the
+                                    queue, do not spend attempts
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ class ConfigError(Exception):
     """The configuration is wrong; the message says where and how to fix it."""
 
 
+class OutboxCorrupt(Exception):
+    """The database failed its integrity check; it is left untouched for inspection."""
+
+
 class RelayError(Exception):
-    pass
+    """Base of the errors met while handling a submission or a delivery."""
 
 
 class InvalidSubmission(RelayError):
@@ -59,12 +66,12 @@ class DeliveryError(RelayError):
 
 
 class TransientDelivery(DeliveryError):
-    pass
+    """Worth another try later."""
 
 
 class PermanentDelivery(DeliveryError):
-    pass
+    """The server refused for good: dead-letter the item."""
 
 
 class HeldDelivery(DeliveryError):
-    pass
+    """A configuration fault: hold the queue without spending attempts."""

@@ -17,8 +17,8 @@ class Metrics:
         r = self.registry
         self.submissions = Counter(
             "relay_submissions",
-            "Form posts by form and outcome (accepted, invalid, medical_refused, spam, "
-            "rate_limited, forbidden, unavailable, ...).",
+            "Form posts by form and outcome (accepted, suspected, spam, invalid, "
+            "medical_refused, rate_limited, forbidden, malformed, disconnected, unavailable).",
             ["form", "outcome"],
             registry=r,
         )
@@ -39,6 +39,11 @@ class Metrics:
             "relay_outbox_oldest_age_seconds", "Age of the oldest undelivered item.", registry=r
         )
         self.outbox_dead = Gauge("relay_outbox_dead", "Dead items kept for review.", registry=r)
+        self.outbox_suspected = Gauge(
+            "relay_outbox_suspected",
+            "Posts kept as suspected (failed the fill-time token or proof of work).",
+            registry=r,
+        )
         self.delivery_held = Gauge(
             "relay_delivery_held", "1 while delivery is held by a configuration fault.", registry=r
         )

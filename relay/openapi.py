@@ -1,17 +1,22 @@
-"""The OpenAPI 3.1 document for ``/openapi.json``, built from the configured forms.
+"""The OpenAPI 3.1 document for ``/openapi.json``, built once from the configured forms.
 
-Written by hand rather than generated: the intake takes three body encodings and
-answers in two styles, which is clearer stated than inferred. Every status code the
-routes can answer is listed, with both of its shapes: JSON (problem details, RFC 9457)
-for scripts, and an HTML page for clients whose ``Accept`` names ``text/html``.
-``tests/test_fuzz_openapi.py`` holds the service to this document.
+The response bodies (``components.schemas``) are generated from the pydantic models
+in ``relay.schemas`` that also serialise the responses. The paths are written here:
+the intake takes three body encodings and answers in two styles, which is clearer
+stated than inferred. Every status code the routes can answer is listed, with both
+of its shapes: JSON (problem details, RFC 9457) for scripts, and an HTML page for
+clients whose ``Accept`` names ``text/html``. ``tests/test_fuzz_openapi.py`` holds
+the service to this document.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
 from relay import __version__
+from relay.schemas import COMPONENTS
 from relay.settings import Settings
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -72,6 +77,10 @@ def _fields_schema(settings: Settings) -> dict[str, Any]:
         "type": "string",
         "description": "Fill-time token from the hosted form or GET /f/{form_id}/token.",
     }
+    props["_send_redacted"] = {
+        "type": "string",
+        "description": "1: deliver with the detected medical words masked instead of a 422.",
+    }
     return {
         "type": "object",
         "description": "The form's fields as strings. Fields a form lacks are ignored; each "
@@ -86,10 +95,12 @@ def _intake(settings: Settings) -> dict[str, Any]:
     limit = settings.limits.max_body_bytes
     return {
         "summary": "Submit the form",
-        "description": "Validates, screens and stores the submission, then answers 202 "
+        "description": "Screens, validates and stores the submission, then answers 202 "
         "(JSON clients) or 303 (browsers, which send Accept: text/html). Errors are "
-        "problem details, or an HTML page for browsers. A filled honeypot or a too-fast "
-        "fill token gets the same-looking success but is not stored. "
+        "problem details, or an HTML page for browsers. A crisis always gets the "
+        "resources, whatever else is wrong. A post failing the fill-time token or proof "
+        "of work is kept as suspected (not delivered) and a filled honeypot is dropped; "
+        "both get the same-looking success. "
         f"The body may be at most {limit} bytes.",
         "requestBody": {
             "required": True,
@@ -116,18 +127,15 @@ def _intake(settings: Settings) -> dict[str, Any]:
                 },
             },
             "400": _problem("Malformed body (unreadable JSON or form, a file, too many fields)."),
-            "403": _problem(
-                "Origin not allowed for this form, or its proof of work (type "
-                ".../proof-of-work) missing, invalid, expired or used before.",
-                headers=_VARY,
-            ),
+            "403": _problem("Origin not allowed for this form.", headers=_VARY),
             "404": _problem("Unknown form."),
             "413": _problem(f"Body larger than {limit} bytes.", headers=_VARY),
             "415": _problem("Unsupported content type.", headers=_VARY),
             "422": _problem(
                 "Invalid fields (type .../invalid-fields, with errors[]) or medical "
-                "content refused (type .../medical-content, with secure_contact); a "
-                "browser gets the form again with the problems named.",
+                "content refused (type .../medical-content, with secure_contact and the "
+                "detected words as spans[]; post again with _send_redacted=1 to send "
+                "without them); a browser gets the form again with the problems named.",
                 headers=_VARY,
             ),
             "429": _problem("Too many submissions.", headers={**_RETRY_AFTER, **_VARY}),
@@ -164,11 +172,6 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "schema": {"type": "string", "enum": sorted(settings.forms)},
-    }
-    resource = {
-        "type": "object",
-        "required": ["name", "contact", "purpose"],
-        "properties": {k: {"type": "string"} for k in ("name", "contact", "purpose", "href")},
     }
     not_found = _problem("Unknown form.")
     json_ok = {"application/json": {"schema": {"type": "object"}}}
@@ -284,60 +287,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 }
             },
         },
-        "components": {
-            "schemas": {
-                "Fields": _fields_schema(settings),
-                "Accepted": {
-                    "type": "object",
-                    "required": ["id", "status", "verdict"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "status": {"const": "accepted"},
-                        "verdict": {"enum": ["clean", "medical", "crisis"]},
-                        "resources": {"type": "array", "items": resource},
-                        "note": {"type": "string"},
-                    },
-                },
-                "FillToken": {
-                    "type": "object",
-                    "required": ["field", "value"],
-                    "properties": {"field": {"const": "_ts"}, "value": {"type": "string"}},
-                },
-                "Challenge": {
-                    "type": "object",
-                    "required": ["algorithm", "challenge", "maxNumber", "salt", "signature"],
-                    "properties": {
-                        "algorithm": {"type": "string"},
-                        "challenge": {"type": "string"},
-                        "maxNumber": {"type": "integer"},
-                        "salt": {"type": "string"},
-                        "signature": {"type": "string"},
-                    },
-                },
-                "Problem": {
-                    "type": "object",
-                    "required": ["type", "title", "status"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "secure_contact": {"type": "string"},
-                        "phone": {"type": "string"},
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["field", "detail"],
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "detail": {"type": "string"},
-                                    "pointer": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                },
-            }
-        },
+        "components": {"schemas": {"Fields": _fields_schema(settings), **_components()}},
     }
+
+
+def _components() -> dict[str, Any]:
+    """The response bodies, from the pydantic models that serialise them."""
+    _, top = models_json_schema(
+        [(model, "serialization") for model in COMPONENTS],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    return schemas

@@ -6,12 +6,19 @@ intake answers 2xx. States::
     queued --claim--> sending --250--> sent        (body purged, metadata kept)
        ^                 |   --5xx / too old--> dead (body kept for the operator)
        +----- 4xx, drop, lease expired, release --+
+       ^
+       +--- release_suspected --- suspected   (failed the fill-time token or proof of
+                                   work: kept, never delivered unless an operator
+                                   releases it; purged after limits.suspected_days)
 
 A claim is a lease: a worker that dies mid-send leaves a row whose lease runs out and
 is requeued (at-least-once; the stable Message-ID marks a resend as the same mail).
 A claim takes urgent crisis notices (kind ``urgent``) before anything else that is due.
 Delivered bodies are purged (``secure_delete`` zeroes them in the pages) and ``tidy()``
 checkpoints the WAL, so delivered text leaves every database file within seconds.
+One-time tokens (a proof-of-work solution, a fill-time token) are spent in the same
+transaction that stores the post carrying them (``NewItem.once``): a token used before
+makes its post ``suspected``, and a post that is refused spends nothing.
 This module owns the schema and all SQL. It never logs and stores no text outside
 the ``body`` column.
 """
@@ -29,7 +36,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from relay.errors import ConfigError, OutboxUnavailable
+from relay.errors import ConfigError, OutboxCorrupt, OutboxUnavailable
 from relay.storage import DiskReserve, private_dir, private_file, unusable_folder
 
 SCHEMA = """
@@ -44,9 +51,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     sender TEXT NOT NULL,
     recipients TEXT NOT NULL,        -- JSON list still to deliver to
     failed TEXT NOT NULL DEFAULT '{}',  -- JSON {recipient: reply code} refused for good
-    body BLOB,                       -- RFC 5322 bytes; NULL once sent
+    body BLOB,                       -- the JSON draft (relay.compose); NULL once sent
     size INTEGER NOT NULL,
-    state TEXT NOT NULL,             -- queued | sending | sent | dead
+    state TEXT NOT NULL,             -- queued | sending | sent | dead | suspected
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     next_attempt_at REAL NOT NULL,
@@ -61,11 +68,7 @@ CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at 
 CREATE TABLE IF NOT EXISTS spent (token TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
-STATES = ("queued", "sending", "sent", "dead")
-
-
-class OutboxCorrupt(Exception):
-    """The database failed its integrity check; it is left untouched for inspection."""
+STATES = ("queued", "sending", "sent", "dead", "suspected")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class NewItem:
     sender: str
     recipients: Sequence[str]
     body: bytes = field(repr=False)
+    suspected: bool = False  # kept, not delivered (failed the token or proof of work)
+    # One-time tokens this post spends, each with the time its record may be forgotten
+    # (the token itself expires then); a token spent before makes the post suspected.
+    once: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,22 +203,34 @@ class SqliteOutbox:
                     self._db.execute("ROLLBACK")
                 raise OutboxUnavailable(f"outbox write failed: {exc.sqlite_errorname}") from exc
 
-    def add(self, items: Sequence[NewItem], *, now: float, give_up_after: float) -> None:
-        """Store items in one transaction; returns only once they are on disk."""
+    def add(self, items: Sequence[NewItem], *, now: float, give_up_after: float) -> list[str]:
+        """Store items in one transaction; returns their states (``queued`` or
+        ``suspected``) only once they are on disk."""
+        states = []
         with self._write() as db:
+            for i in items:
+                state = "suspected" if i.suspected else "queued"
+                for token, until in i.once:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO spent (token, until) VALUES (?, ?)", (token, until)
+                    )
+                    if cur.rowcount != 1:  # used before: a replay
+                        state = "suspected"
+                states.append(state)
             db.executemany(
                 "INSERT INTO outbox (id, submission_id, form_id, kind, verdict, message_id,"
                 " sender, recipients, body, size, state, created_at, next_attempt_at, deadline,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,'queued',?,?,?,?)",
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         i.id, i.submission_id, i.form_id, i.kind, i.verdict, i.message_id,
-                        i.sender, json.dumps(list(i.recipients)), i.body, len(i.body),
+                        i.sender, json.dumps(list(i.recipients)), i.body, len(i.body), state,
                         now, now, now + give_up_after, now,
                     )
-                    for i in items
+                    for i, state in zip(items, states, strict=True)
                 ],
             )  # fmt: skip
+        return states
 
     def claim(self, *, now: float, lease: float, item_id: str | None = None) -> Item | None:
         """Lease a due item (or the named queued one) to the caller, or None: urgent
@@ -379,15 +398,27 @@ class SqliteOutbox:
             ).fetchone()[0]
         return Stats(counts=counts, oldest_queued_at=oldest)
 
-    def spend(self, token: str, *, now: float, until: float) -> bool:
-        """Record a one-time token (a proof-of-work solution); False if it was used before.
-        Expired tokens are forgotten: their own expiry already refuses them."""
+    def release_suspected(self, item_id: str, *, now: float, give_up_after: float) -> bool:
+        """Operator release of a suspected item: deliverable now. False if none such."""
         with self._write() as db:
-            db.execute("DELETE FROM spent WHERE until < ?", (now,))
             cur = db.execute(
-                "INSERT OR IGNORE INTO spent (token, until) VALUES (?, ?)", (token, until)
+                "UPDATE outbox SET state='queued', next_attempt_at=?, deadline=?, updated_at=?"
+                " WHERE id=? AND state='suspected'",
+                (now, now + give_up_after, now, item_id),
             )
             return cur.rowcount == 1
+
+    def purge_suspected(self, *, now: float, older_than: float) -> int:
+        """Delete suspected items older than the cut-off, and forget one-time tokens past
+        their expiry; then truncate the WAL so the deleted text leaves the disk too."""
+        with self._write() as db:
+            count = db.execute(
+                "DELETE FROM outbox WHERE state='suspected' AND created_at < ?",
+                (now - older_than,),
+            ).rowcount
+            db.execute("DELETE FROM spent WHERE until < ?", (now,))
+        self.checkpoint()
+        return count
 
     def writable(self, *, now: float) -> bool:
         """True when a real write commits right now (for /readyz): catches a full disk,
@@ -404,6 +435,7 @@ class SqliteOutbox:
 class _Pending:
     item: NewItem
     done: bool = False
+    state: str = ""
     error: OutboxUnavailable | None = None
 
 
@@ -423,10 +455,11 @@ class GroupCommit:
         self._pending: list[_Pending] = []
         self._lock = anyio.Lock()
 
-    async def add(self, item: NewItem, *, clock: Callable[[], float]) -> None:
-        """Return once ``item`` is committed; raise OutboxUnavailable if it cannot be,
-        including below the disk reserve (urgent crisis notices, small and rare, are
-        still taken there: the reserve exists to keep them and delivery going)."""
+    async def add(self, item: NewItem, *, clock: Callable[[], float]) -> str:
+        """Store one item, sharing the commit; its state (``queued`` or ``suspected``).
+        Raise OutboxUnavailable if it cannot be stored, including below the disk reserve
+        (urgent crisis notices, small and rare, are still taken there: the reserve exists
+        to keep them and delivery going)."""
         if item.kind != "urgent" and not self._outbox.reserve.has_room():
             raise OutboxUnavailable("disk reserve reached")
         entry = _Pending(item)
@@ -435,15 +468,17 @@ class GroupCommit:
             if not entry.done:
                 batch, self._pending = self._pending, []
                 error: OutboxUnavailable | None = None
+                states = [""] * len(batch)
                 try:
-                    await anyio.to_thread.run_sync(
+                    states = await anyio.to_thread.run_sync(
                         lambda: self._outbox.add(
                             [p.item for p in batch], now=clock(), give_up_after=self._give_up_after
                         )
                     )
                 except OutboxUnavailable as exc:
                     error = exc
-                for pending in batch:
-                    pending.done, pending.error = True, error
+                for pending, state in zip(batch, states, strict=True):
+                    pending.done, pending.state, pending.error = True, state, error
         if entry.error is not None:
             raise entry.error
+        return entry.state

@@ -1,18 +1,20 @@
 """Read a posted body within the limits, in any of the three accepted encodings.
 
 Starlette's parsers are given the already-bounded body, so the size limit holds
-whatever the client claims (chunked, or a Content-Length that lies).
+whatever the client claims (chunked, or a Content-Length that lies). The three
+encodings give the same answer to the same fields: a name posted twice is reported
+as repeated (urlencoded, multipart and JSON alike), and whatever the client sends
+ends in a ``BadBody`` (400/413/415), never in another exception.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
-from starlette.requests import Request
 
 from relay.errors import BadBody
 from relay.i18n import Text
@@ -20,15 +22,17 @@ from relay.settings import LimitsSettings
 from relay.submission import single_values
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+# Deeper JSON is no form: refused before the parser's recursion could give out.
+MAX_JSON_DEPTH = 32
 
 
-async def _read_body(request: Request[Any], limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+async def _read_body(headers: Mapping[str, str], stream: AsyncIterator[bytes], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BadBody(413, "Too large", Text("The form is larger than {limit} bytes.", limit=limit))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:  # chunked, or a Content-Length that lied
             raise BadBody(
@@ -42,44 +46,82 @@ async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its (name, value) pairs in order, duplicates kept."""
+
+
+def _json_depth_ok(body: bytes) -> bool:
+    """Cheap bound on nesting: brackets outside strings never exceed MAX_JSON_DEPTH.
+    Counting every bracket over-counts those inside strings, so it is only a pre-check:
+    a body that passes it cannot nest deeper than the limit."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return True
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def _read_json(body: bytes, limits: LimitsSettings) -> tuple[dict[str, object], set[str]]:
+    if not _json_depth_ok(body):
+        raise BadBody(400, "Malformed JSON", "The body nests deeper than a form can.")
+    try:
+        data = json.loads(body, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise BadBody(400, "Malformed JSON", "The body is not valid JSON.") from None
+    if not isinstance(data, _Pairs):
+        raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
+    if len(data) > limits.max_fields:
+        raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=limits.max_fields))
+    # Nested objects stay pair lists; validation refuses any value that is not text.
+    return single_values(data)
+
+
 async def read_posted(
-    request: Request[Any], limits: LimitsSettings
+    headers: Headers, stream: AsyncIterator[bytes], limits: LimitsSettings
 ) -> tuple[dict[str, object], set[str]]:
     """The posted (name -> value) map and the names posted twice; raises BadBody."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in FORM_TYPES:
         raise BadBody(
             415, "Unsupported content type",
             "Send the form as application/x-www-form-urlencoded, multipart/form-data or "
             "application/json.",
         )  # fmt: skip
-    body = await _read_body(request, limits.max_body_bytes)
+    body = await _read_body(headers, stream, limits.max_body_bytes)
     if ctype == "application/json":
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadBody(400, "Malformed JSON", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
-        if len(data) > limits.max_fields:
-            raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=limits.max_fields))
-        return data, set()
+        return _read_json(body, limits)
     try:
         parser: FormParser | MultiPartParser
         if ctype == "multipart/form-data":
             parser = MultiPartParser(
-                request.headers, _once(body), max_files=0, max_fields=limits.max_fields,
+                headers, _once(body), max_files=0, max_fields=limits.max_fields,
                 max_part_size=limits.max_body_bytes,
             )  # fmt: skip
         else:
             parser = FormParser(
-                request.headers, _once(body), max_fields=limits.max_fields,
+                headers, _once(body), max_fields=limits.max_fields,
                 max_part_size=limits.max_body_bytes,
             )  # fmt: skip
         form: FormData = await parser.parse()
     except MultiPartException as exc:
         raise BadBody(400, "Malformed form", exc.message) from None
-    except (ValueError, KeyError):  # e.g. a multipart body without a boundary
+    except (ValueError, KeyError, LookupError):  # no boundary, an unknown charset
         raise BadBody(400, "Malformed form", "The form body could not be read.") from None
     pairs = [(k, v if isinstance(v, str) else None) for k, v in form.multi_items()]
     return single_values(pairs)

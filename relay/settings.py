@@ -196,6 +196,9 @@ class LimitsSettings(_Section):
     max_fields: int = Field(30, ge=1)
     max_line_chars: int = Field(300, ge=1)  # single-line fields
     max_text_chars: int = Field(10000, ge=1)  # multi-line fields such as "message"
+    # Posts that failed the fill-time token or proof of work are kept this long as
+    # "suspected" (never delivered unless released), then purged.
+    suspected_days: float = Field(14, gt=0)
 
     @field_validator("rate")
     @classmethod

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TypedDict
 
-from relay.antispam import FillToken, ProofOfWork
 from relay.delivery import Worker
 from relay.metrics import Metrics
-from relay.outbox import GroupCommit, SqliteOutbox
-from relay.pages import PageContext
-from relay.ratelimit import RateLimiter
-from relay.screening import Lexicon
-from relay.settings import Settings
+from relay.pipeline import Pipeline
+from relay.responses import Answers
+from relay.store import Store
 
 
 class State(TypedDict):
-    settings: Settings
-    outbox: SqliteOutbox
-    commits: GroupCommit
-    worker: Worker
+    pipeline: Pipeline  # the intake, with the settings it was built from
+    answers: Answers  # outcomes and problems into responses
+    store: Store  # the outbox, for /readyz and /metrics
+    worker: Worker  # delivery, for /readyz
     metrics: Metrics
-    lexicon: Lexicon
-    pages: PageContext
-    clock: Callable[[], float]
-    limiter: RateLimiter
-    fill_token: FillToken
-    pow: ProofOfWork

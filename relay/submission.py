@@ -19,6 +19,7 @@ from relay.settings import FormSettings, LimitsSettings
 
 HONEYPOT = "_gotcha"
 NEXT = "_next"
+SEND_REDACTED = "_send_redacted"  # "1": deliver with the detected medical words masked
 
 # Text: English here, translated where a page or problem knows the visitor's language.
 LABELS = {
@@ -29,12 +30,25 @@ LABELS = {
     "subject": Text("a subject"),
 }
 
-# Refused in one-line fields: every C0/C1 control (Unicode category Cc: CR, LF, NUL,
-# NEL U+0085 among them), the line and paragraph separators U+2028/U+2029, the
-# bidirectional overrides (they can make a header read differently than it is), and
-# lone surrogates (valid in JSON, not encodable as UTF-8).
+
+# Every Unicode format character (category Cf, Unicode 14: bidi marks such as U+200E,
+# U+200F and U+061C, zero-width spaces, tag characters, the BOM) except the joiners
+# U+200C/U+200D, which names in Persian and Indic scripts (and emoji) need inside a word.
+# tests/test_intake_hardening.py checks this list against unicodedata.
+FORMAT_CHARACTERS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+# Refused in one-line fields (they reach the Subject header): every C0/C1 control
+# (Unicode category Cc: CR, LF, NUL, NEL U+0085 among them), the line and paragraph
+# separators U+2028/U+2029, every format character (bidi overrides and marks can make
+# a header read differently than it is; zero-width and tag characters hide text),
+# a joiner at the edge of a word, and lone surrogates (valid in JSON, not UTF-8).
 _NOT_ONE_LINE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{FORMAT_CHARACTERS}]"
+    "|(?:^|(?<=\\s))[\u200c\u200d]|[\u200c\u200d](?=\\s|$)|[\u200c\u200d]{2}"
 )
 # RFC 2047 encoded words: the email package decodes them when a header is set, and
 # on Python 3.11/3.12 wrote a decoded CR/LF out raw (header injection).
@@ -63,10 +77,17 @@ def displayable(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-def _clean_text(value: str) -> str | None:
-    """Normalise a multi-line value's line breaks; None when it holds control characters."""
-    value = re.sub("\r\n?|[\x0b\x0c\x85\u2028\u2029]", "\n", value)
-    return None if _CONTROL.search(value) else value
+_BREAKS = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+
+
+def cleaned(value: str, *, multiline: bool) -> str:
+    """The value as validation keeps it (line breaks folded to LF in multi-line fields,
+    NFC, stripped), without judging it: the screening reads this text before
+    validation, so that its offsets fit the delivered text and a crisis is seen even
+    in a post whose other fields are wrong."""
+    if multiline:
+        value = _BREAKS.sub("\n", value)
+    return unicodedata.normalize("NFC", value).strip()
 
 
 def _check_email(value: str) -> str:
@@ -121,6 +142,21 @@ def validate(
 
     Only the form's own fields are kept: anything else posted is not forwarded.
     """
+    sub, problems = check(form_id, form, limits, posted, repeated)
+    if problems:
+        raise InvalidSubmission(problems)
+    return sub
+
+
+def check(
+    form_id: str,
+    form: FormSettings,
+    limits: LimitsSettings,
+    posted: Mapping[str, object],
+    repeated: Iterable[str] = (),
+) -> tuple[Submission, dict[str, str]]:
+    """The fields that passed and the problems of those that did not (field -> kind
+    sentence). A crisis notice goes out with whatever contact details were valid."""
     problems: dict[str, str] = {}
     repeated = set(repeated)
     fields: dict[str, str] = {}
@@ -137,20 +173,19 @@ def validate(
         # Checked before stripping: a trailing CR or LF is what slipped into headers
         # on older Pythons (CVE-2024-6923), so it is refused, not quietly trimmed.
         if multiline:
-            cleaned = _clean_text(raw)
-            if cleaned is None:
+            value = cleaned(raw, multiline=True)
+            if _CONTROL.search(value):
                 problems[name] = Text(
                     "{label} contains invisible control characters.", label=label(name)
                 )
                 continue
-            value = unicodedata.normalize("NFC", cleaned).strip()
         elif _NOT_ONE_LINE.search(raw) or _ENCODED_WORD.search(raw):
             problems[name] = Text(
                 "Please write {label} on one line, without special characters.", label=label(name)
             )
             continue
         else:
-            value = unicodedata.normalize("NFC", raw).strip()
+            value = cleaned(raw, multiline=False)
         if len(value) > limit:
             problems[name] = Text(
                 "{label} is too long: please keep it under {limit} characters.",
@@ -170,6 +205,4 @@ def validate(
             problems[name] = exc.args[0]  # the Text itself, so it can be translated
             continue
         fields[name] = value
-    if problems:
-        raise InvalidSubmission(problems)
-    return Submission(form_id=form_id, fields=fields, reply_to=fields.get("email"))
+    return Submission(form_id=form_id, fields=fields, reply_to=fields.get("email")), problems

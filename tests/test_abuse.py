@@ -179,28 +179,39 @@ def test_cors_preflight_only_for_allowed_origins(make: Factory) -> None:
     assert client.options("/f/nope", headers={"origin": CLINIC, **ask}).status_code == 403
 
 
-def test_bot_traps_look_like_success_and_store_nothing(make: Factory, tmp_path: Path) -> None:
+def suspected(data_dir: Path) -> int:
+    db = sqlite3.connect(data_dir / "outbox.sqlite3")
+    try:
+        return int(db.execute("SELECT count(*) FROM outbox WHERE state='suspected'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_bot_traps_look_like_success(make: Factory, tmp_path: Path) -> None:
     """A filled honeypot, a too-fast or forged fill token: the same answer as a real
-    success (202 JSON with the same keys, or 303 to the same page), nothing stored."""
+    success (202 JSON with the same keys, or 303 to the same page). The honeypot post
+    is dropped; the token failures are kept as suspected, never delivered."""
     client = make(rate="1000/minute", min_fill_seconds=3)
     token = client.get("/f/contact/token").json()
     traps = [
-        {"_gotcha": "http://spam.example"},
-        {token["field"]: token["value"]},  # back at once: faster than a person types
-        {"_ts": "v1.1700000000.00000000000000000000000000000000"},  # forged
-        {"_ts": "garbage"},
+        ({"_gotcha": "http://spam.example"}, 0),
+        ({token["field"]: token["value"]}, 2),  # back at once: faster than a person types
+        ({"_ts": "v1.1700000000.00000000000000000000000000000000"}, 2),  # forged
+        ({"_ts": "garbage"}, 2),
     ]
-    for extra in traps:
+    for extra, kept in traps:
+        before = stored(tmp_path)
         bot = client.post("/f/contact", json={**GOOD, **extra}, headers=JSON)
         assert bot.status_code == 202, extra
         assert bot.json().keys() == {"id", "status", "verdict"} and bot.json()["verdict"] == "clean"
         page = client.post("/f/contact", data={**GOOD, **extra}, headers=BROWSER,
                            follow_redirects=False)  # fmt: skip
-        assert page.status_code == 303 and page.headers["location"] == "/f/contact/thanks"
-    assert stored(tmp_path) == 0
+        assert page.status_code == 303 and page.headers["location"] == "/f/contact/thanks?lang=en"
+        assert stored(tmp_path) == before + kept
+    assert stored(tmp_path) == suspected(tmp_path) == 6
     real = client.post("/f/contact", json=GOOD, headers=JSON)
     assert real.status_code == 202 and real.json().keys() == {"id", "status", "verdict"}
-    assert stored(tmp_path) == 1
+    assert stored(tmp_path) == 7 and suspected(tmp_path) == 6
 
 
 def test_oversized_bodies_are_413(make: Factory, tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_browser_post_is_stored_then_redirected(client: TestClient, tmp_path: Pa
     """A browser form post gets 303 to the thank-you page after the row is stored."""
     response = client.post("/f/contact", data=GOOD, headers=BROWSER, follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/f/contact/thanks"
+    assert response.headers["location"] == "/f/contact/thanks?lang=en"
     rows = stored(tmp_path)
     assert len(rows) == 1 and rows[0]["state"] == "queued"
     assert json.loads(rows[0]["recipients"]) == ["desk@clinic.example"]
@@ -96,11 +96,12 @@ def test_json_client_gets_202_with_the_id(
     client: TestClient, tmp_path: Path, encoding: str
 ) -> None:
     """fetch()/JSON clients get 202 {id, status} for all three body encodings."""
-    kwargs: dict[str, Any] = {
+    options: dict[str, dict[str, Any]] = {
         "json": {"json": GOOD},
         "urlencoded": {"data": GOOD},
         "multipart": {"files": {k: (None, v) for k, v in GOOD.items()}},
-    }[encoding]
+    }
+    kwargs = options[encoding]
     response = client.post("/f/contact", headers=JSON, **kwargs)
     assert response.status_code == 202, response.text
     body = response.json()
@@ -218,7 +219,7 @@ def test_honeypot_looks_accepted_but_stores_nothing(client: TestClient, tmp_path
             "https://clinic.example/thanks",
             "https://clinic.example/thanks",
         ),
-        ([], "https://clinic.example", "https://evil.example/x", "/f/contact/thanks"),
+        ([], "https://clinic.example", "https://evil.example/x", "/f/contact/thanks?lang=en"),
         (
             ["https://clinic.example"],
             "https://clinic.example",
@@ -229,9 +230,9 @@ def test_honeypot_looks_accepted_but_stores_nothing(client: TestClient, tmp_path
             ["https://clinic.example"],
             "https://clinic.example",
             "https://clinic.example.evil.example/t",
-            "/f/contact/thanks",
+            "/f/contact/thanks?lang=en",
         ),
-        ([], "https://clinic.example", "javascript:alert(1)", "/f/contact/thanks"),
+        ([], "https://clinic.example", "javascript:alert(1)", "/f/contact/thanks?lang=en"),
     ],
 )
 def test_next_is_honoured_only_for_allowed_origins(
@@ -305,7 +306,8 @@ def test_crisis_browser_goes_to_the_support_page(client: TestClient) -> None:
     """A browser posting a crisis message is sent to the resources page, not a plain thanks."""
     response = client.post("/f/contact", data={**GOOD, "message": CRISIS}, headers=BROWSER,
                            follow_redirects=False)  # fmt: skip
-    assert response.status_code == 303 and response.headers["location"] == "/f/contact/support"
+    assert response.status_code == 303
+    assert response.headers["location"] == "/f/contact/support?lang=en"
     page = client.get("/f/contact/support").text
     assert "988" in page and "741741" in page
 

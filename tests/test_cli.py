@@ -95,12 +95,15 @@ def test_send_test_and_outbox_commands(tmp_path: Path, smtp_up: bool) -> None:
         assert done.returncode == 1 and "not sent" in done.stderr
     status = run("outbox", "status", env=env)
     assert status.returncode == 0
-    counts = dict(line.split()[:2] for line in status.stdout.splitlines()[:4])
-    assert counts == ({"queued": "0", "sending": "0", "sent": "1", "dead": "0"} if smtp_up
-                      else {"queued": "1", "sending": "0", "sent": "0", "dead": "0"})  # fmt: skip
+    counts = dict(line.split()[:2] for line in status.stdout.splitlines()[:5])
+    assert counts == ({"queued": "0", "sending": "0", "sent": "1", "dead": "0", "suspected": "0"}
+                      if smtp_up else
+                      {"queued": "1", "sending": "0", "sent": "0", "dead": "0", "suspected": "0"}
+                      )  # fmt: skip
     listing = run("outbox", "list", env=env)
     assert listing.returncode == 0 and len(listing.stdout.splitlines()) == 1
     assert run("outbox", "retry", "nope", env=env).returncode == 1
+    assert run("outbox", "release", "nope", env=env).returncode == 1
     purge = run("outbox", "purge", "--older-than-days", "0", env=env)
     assert purge.returncode == 0 and purge.stdout.startswith("purged " + ("1" if smtp_up else "0"))
 
@@ -113,3 +116,25 @@ def test_serve_refuses_a_damaged_outbox(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "left as it is" in done.stderr
     assert db.read_bytes() == b"garbage" * 1000
+
+
+def test_outbox_list_and_release_suspected(tmp_path: Path) -> None:
+    """outbox list --state suspected shows a kept post; outbox release ID queues it."""
+    from relay.outbox import NewItem, SqliteOutbox
+
+    box = SqliteOutbox(tmp_path / "outbox.sqlite3")
+    box.add(
+        [NewItem(id="s1", submission_id="s1", form_id="contact", kind="submission",
+                 verdict="clean", message_id="<s1@x>", sender="a@x", recipients=["b@x"],
+                 body=b"{}", suspected=True)],
+        now=1e9, give_up_after=86400,
+    )  # fmt: skip
+    box.close()
+    env = {"RELAY_STORAGE__DATA_DIR": str(tmp_path)}
+    listing = run("outbox", "list", "--state", "suspected", env=env)
+    assert listing.returncode == 0 and listing.stdout.startswith("s1  suspected")
+    released = run("outbox", "release", "s1", env=env)
+    assert released.returncode == 0 and "released" in released.stdout
+    assert run("outbox", "list", "--state", "suspected", env=env).stdout == ""
+    assert run("outbox", "list", "--state", "queued", env=env).stdout.startswith("s1  queued")
+    assert run("outbox", "release", "s1", env=env).returncode == 1

@@ -21,7 +21,7 @@ def test_embedded_default_delivers_to_the_maildir(tmp_path: Path) -> None:
             relay.url + "/f/contact", data=CLEAN, headers={"accept": "text/html"},
             follow_redirects=True,
         )  # fmt: skip
-        assert response.status_code == 200 and str(response.url).endswith("/f/contact/thanks")
+        assert response.status_code == 200 and response.url.path == "/f/contact/thanks"
         maildir = tmp_path / "data" / "mail" / "new"
         assert wait_for(lambda: len(list(maildir.glob("*.eml"))) == 1, 10)
         mail = next(maildir.glob("*.eml")).read_text()

@@ -21,7 +21,7 @@ SUPPORTED = ("en", "es")
 def extracted() -> dict[str, int]:
     """Every message id pybabel extract finds with the project's babel.cfg."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as fh:
-        method_map, options_map = parse_mapping_cfg(fh)
+        method_map, options_map = parse_mapping_cfg(fh)  # type: ignore[no-untyped-call]
     found: dict[str, int] = {}
     for _, lineno, message, _, _ in extract_from_dir(str(ROOT), method_map, options_map):
         key = message[0] if isinstance(message, tuple) else message
@@ -36,9 +36,10 @@ def spanish() -> dict[str, list[str]]:
     for message in catalog:
         if not message.id or message.fuzzy:
             continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        out[key] = [s for s in strings if s]
+        key = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
+        raw = message.string
+        strings = [str(s) for s in (raw if isinstance(raw, tuple | list) else (raw,)) if s]
+        out[key] = strings
     return out
 
 
@@ -71,8 +72,10 @@ def test_spanish_keeps_every_placeholder() -> None:
     with (i18n.LOCALE_DIR / "es" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalog = read_po(fh, locale="es")
     for message in catalog:
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        ids = [str(i) for i in (message.id if isinstance(message.id, tuple | list) else
+                                (message.id,))]  # fmt: skip
+        raw = message.string
+        strings = [str(s) for s in (raw if isinstance(raw, tuple | list) else (raw,))]
         # A plural's forms may each use the placeholders of either id.
         allowed = {p for i in ids for p in pattern.findall(i)}
         needed = set(pattern.findall(ids[0]))

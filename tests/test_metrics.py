@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -34,7 +35,10 @@ def test_scripted_run_is_counted_exactly(tmp_path: Path) -> None:
                            "allowed_origins": ["https://clinic.example"]}},
     )  # fmt: skip
     with TestClient(create_app(settings)) as client:
-        post = lambda body, headers=ORIGIN: client.post("/f/contact", json=body, headers=headers)  # noqa: E731
+
+        def post(body: dict[str, str], headers: dict[str, str] = ORIGIN) -> httpx.Response:
+            return client.post("/f/contact", json=body, headers=headers)
+
         for _ in range(3):
             assert post(GOOD).status_code == 202
         assert post({**GOOD, "email": "nope"}).status_code == 422
@@ -62,7 +66,9 @@ def test_scripted_run_is_counted_exactly(tmp_path: Path) -> None:
                 "rate_limited": 2}  # fmt: skip
     for outcome, n in outcomes.items():
         assert count("relay_submissions_total", form="contact", outcome=outcome) == n, outcome
-    assert count("relay_screening_verdicts_total", form="contact", verdict="clean") == 4
+    # Screening runs on every post whose body could be read, before any other decision:
+    # 4 accepted, 2 invalid, the honeypot, the other site and the 2 rate-limited posts.
+    assert count("relay_screening_verdicts_total", form="contact", verdict="clean") == 10
     assert count("relay_screening_verdicts_total", form="contact", verdict="medical") == 1
     assert count("relay_screening_verdicts_total", form="contact", verdict="crisis") == 1
     assert count("relay_delivery_attempts_total", result="sent") == 5

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from relay.errors import OutboxUnavailable
-from relay.outbox import NewItem, OutboxCorrupt, SqliteOutbox
+from relay.errors import OutboxCorrupt, OutboxUnavailable
+from relay.outbox import NewItem, SqliteOutbox
 
 DAY = 86400.0
 
@@ -22,9 +24,9 @@ def new_item(n: int = 1, recipients: tuple[str, ...] = ("desk@clinic.example",))
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> SqliteOutbox:
+def outbox(tmp_path: Path) -> Iterator[SqliteOutbox]:
     box = SqliteOutbox(tmp_path / "outbox.sqlite3")
-    yield box  # type: ignore[misc]
+    yield box
     box.close()
 
 
@@ -127,7 +129,7 @@ def test_stats_count_states_and_oldest(outbox: SqliteOutbox) -> None:
     outbox.add([new_item(2)], now=60, give_up_after=DAY)
     outbox.claim(now=70, lease=60)
     stats = outbox.stats()
-    assert stats.counts == {"queued": 1, "sending": 1, "sent": 0, "dead": 0}
+    assert stats.counts == {"queued": 1, "sending": 1, "sent": 0, "dead": 0, "suspected": 0}
     assert stats.depth == 2 and stats.oldest_queued_at == 50
 
 
@@ -153,3 +155,69 @@ def test_corrupt_database_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(OutboxCorrupt, match="left as it is"):
         SqliteOutbox(path)
     assert path.read_bytes() == b"this is not a database" * 100
+
+
+def suspect(n: int) -> NewItem:
+    return dataclasses.replace(new_item(n), suspected=True)
+
+
+def test_suspected_items_are_kept_but_never_claimed(outbox: SqliteOutbox) -> None:
+    """A suspected item is stored (and counted) but no worker claims it until released."""
+    assert outbox.add([suspect(1)], now=100, give_up_after=DAY) == ["suspected"]
+    assert outbox.claim(now=200, lease=60) is None
+    stats = outbox.stats()
+    assert stats.counts["suspected"] == 1 and stats.depth == 0
+    assert [i.id for i in outbox.items(state="suspected")] == ["item1"]
+
+
+def test_release_makes_a_suspected_item_deliverable(outbox: SqliteOutbox) -> None:
+    """release_suspected queues it now with a fresh deadline; other states are untouched."""
+    outbox.add([suspect(1), new_item(2)], now=100, give_up_after=DAY)
+    assert not outbox.release_suspected("item2", now=500, give_up_after=DAY)
+    assert not outbox.release_suspected("nope", now=500, give_up_after=DAY)
+    assert outbox.release_suspected("item1", now=500, give_up_after=DAY)
+    item = outbox.get("item1")
+    assert item is not None and item.state == "queued" and item.deadline == 500 + DAY
+    claimed = [outbox.claim(now=600, lease=60) for _ in range(2)]
+    assert {c.id for c in claimed if c is not None} == {"item1", "item2"}
+
+
+def test_suspected_items_are_purged_after_their_days(outbox: SqliteOutbox) -> None:
+    """purge_suspected deletes suspected items older than the cut-off and nothing else."""
+    outbox.add([suspect(1), new_item(2)], now=0, give_up_after=30 * DAY)
+    outbox.add([suspect(3)], now=10 * DAY, give_up_after=30 * DAY)
+    assert outbox.purge_suspected(now=15 * DAY, older_than=14 * DAY) == 1
+    assert outbox.get("item1") is None
+    assert outbox.get("item2") is not None and outbox.get("item3") is not None
+
+
+def test_a_one_time_token_is_spent_with_its_post(outbox: SqliteOutbox) -> None:
+    """The first post carrying a token is queued; a replay is stored as suspected; a token
+    past its expiry is forgotten by the purge."""
+    once = (("pow:abc", 1000.0),)
+    first = dataclasses.replace(new_item(1), once=once)
+    replay = dataclasses.replace(new_item(2), once=once)
+    other = dataclasses.replace(new_item(3), once=(("pow:def", 1000.0),))
+    assert outbox.add([first], now=100, give_up_after=DAY) == ["queued"]
+    assert outbox.add([replay, other], now=101, give_up_after=DAY) == ["suspected", "queued"]
+    outbox.purge_suspected(now=2000, older_than=14 * DAY)
+    again = dataclasses.replace(new_item(4), once=once)
+    assert outbox.add([again], now=2001, give_up_after=DAY) == ["queued"]
+
+
+def test_a_failed_commit_spends_nothing(tmp_path: Path) -> None:
+    """When the transaction cannot commit, the token is not recorded as used."""
+    box = SqliteOutbox(tmp_path / "o.db", busy_timeout=0.05)
+    blocker = sqlite3.connect(tmp_path / "o.db", isolation_level=None)
+    once = (("ts:xyz", 1000.0),)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OutboxUnavailable):
+            box.add([dataclasses.replace(new_item(1), once=once)], now=1, give_up_after=DAY)
+        blocker.execute("ROLLBACK")
+        assert box.add([dataclasses.replace(new_item(2), once=once)], now=2, give_up_after=DAY) == [
+            "queued"
+        ]
+    finally:
+        blocker.close()
+        box.close()

@@ -55,7 +55,9 @@ def text_of(raw: bytes) -> str:
     """Headers and decoded body of one delivered message."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     headers = "\n".join(f"{k}: {v}" for k, v in msg.items())
-    return headers + "\n" + msg.get_body().get_content()  # type: ignore[union-attr]
+    body = msg.get_body()
+    assert body is not None
+    return headers + "\n" + str(body.get_content())
 
 
 def test_canaries_reach_only_what_policy_allows(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,39 +59,86 @@ def client_at(tmp_path: Path) -> Iterator[Callable[[float], TestClient]]:
         client.__exit__(None, None, None)
 
 
-def test_solved_challenge_is_accepted_once(client_at: Callable[[float], TestClient]) -> None:
-    """A solved challenge lets the post through; the same solution again is refused."""
+def state_of(tmp_path: Path, response: Any) -> str:
+    """The outbox state of the post a 202 answered."""
+    assert response.status_code == 202, response.text
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    try:
+        row = db.execute("SELECT state FROM outbox WHERE id=?", (response.json()["id"],)).fetchone()
+    finally:
+        db.close()
+    return str(row[0])
+
+
+def test_solved_challenge_is_accepted_once(
+    client_at: Callable[[float], TestClient], tmp_path: Path
+) -> None:
+    """A solved challenge lets the post through; the same solution again is kept as
+    suspected (stored, not delivered), with the same answer."""
     client = client_at(0)
     challenge = client.get("/f/contact/challenge").json()
     assert challenge["maxNumber"] == 2000 and challenge["algorithm"] == "SHA-256"
     payload = solved(challenge)
-    assert client.post("/f/contact", json={**GOOD, "altcha": payload}).status_code == 202
+    assert state_of(tmp_path, client.post("/f/contact", json={**GOOD, "altcha": payload})) == (
+        "queued"
+    )
     again = client.post("/f/contact", json={**GOOD, "altcha": payload})
-    assert again.status_code == 403 and again.json()["type"].endswith("/proof-of-work")
+    assert again.json().keys() == {"id", "status", "verdict"}
+    assert state_of(tmp_path, again) == "suspected"
 
 
-@pytest.mark.parametrize("payload", ["", "not base64!", base64.b64encode(b"{}").decode()])
-def test_missing_or_forged_solutions_are_refused(
-    client_at: Callable[[float], TestClient], payload: str
+def test_a_solution_is_spent_only_when_its_post_is_accepted(
+    client_at: Callable[[float], TestClient], tmp_path: Path
 ) -> None:
-    """No solution, garbage, or a payload without the signed fields: 403, nothing stored."""
+    """A post refused for a bad field or for medical details does not use the solution
+    up: the corrected post with the same solution is delivered."""
+    client = client_at(0)
+    payload = solved(client.get("/f/contact/challenge").json())
+    bad = client.post("/f/contact", json={**GOOD, "email": "nope", "altcha": payload})
+    assert bad.status_code == 422
+    medical = {**GOOD, "message": "I take lithium 600 mg for bipolar disorder.", "altcha": payload}
+    assert client.post("/f/contact", json=medical).status_code == 422
+    fixed = client.post("/f/contact", json={**GOOD, "altcha": payload})
+    assert state_of(tmp_path, fixed) == "queued"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "",
+        "not base64!",
+        base64.b64encode(b"{}").decode(),
+        base64.b64encode(b"[1, 2]").decode(),  # a JSON list
+        base64.b64encode(json.dumps({"algorithm": "SHA-256", "challenge": "x", "number": 1,
+                                     "salt": 7, "signature": "y"}).encode()).decode(),
+        base64.b64encode(b"[" * 5000).decode()[:2000],
+    ],
+)  # fmt: skip
+def test_missing_or_forged_solutions_are_kept_as_suspected(
+    client_at: Callable[[float], TestClient], tmp_path: Path, payload: str
+) -> None:
+    """No solution, garbage, a JSON list, a non-string salt, or a payload without the
+    signed fields: the same 202 answer, the post kept as suspected."""
     client = client_at(0)
     body = {**GOOD, "altcha": payload} if payload else GOOD
-    assert client.post("/f/contact", json=body).status_code == 403
+    assert state_of(tmp_path, client.post("/f/contact", json=body)) == "suspected"
 
 
-def test_tampered_and_expired_solutions_are_refused(
-    client_at: Callable[[float], TestClient],
+def test_tampered_and_expired_solutions_are_kept_as_suspected(
+    client_at: Callable[[float], TestClient], tmp_path: Path
 ) -> None:
-    """A solution for another number, or for a challenge past its expiry, is refused."""
+    """A solution for another number, or for a challenge past its expiry, is suspected."""
     client = client_at(0)
     challenge = client.get("/f/contact/challenge").json()
     payload = json.loads(base64.b64decode(solved(challenge)))
     payload["number"] += 1
     forged = base64.b64encode(json.dumps(payload).encode()).decode()
-    assert client.post("/f/contact", json={**GOOD, "altcha": forged}).status_code == 403
+    assert state_of(tmp_path, client.post("/f/contact", json={**GOOD, "altcha": forged})) == (
+        "suspected"
+    )
     old = client_at(-3600).get("/f/contact/challenge").json()  # expired an hour ago
-    assert client.post("/f/contact", json={**GOOD, "altcha": solved(old)}).status_code == 403
+    late = client.post("/f/contact", json={**GOOD, "altcha": solved(old)})
+    assert state_of(tmp_path, late) == "suspected"
 
 
 def test_forms_without_the_check_need_no_solution(client_at: Callable[[float], TestClient]) -> None:

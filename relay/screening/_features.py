@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 from itertools import combinations
+from typing import Any
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex

@@ -266,7 +266,9 @@ def _phrases(directory: Path) -> Iterator[Phrase]:
             kind, phrase = fields(path, number, line, 2)
             if not re.fullmatch(r"[a-z_0-9]+", kind):
                 raise LexiconError(f"{path.name}:{number}: a kind is lower-case letters")
-            yield from expand(path, number, _defines(path, number, phrase, defines), f"{prefix}.{kind}")
+            yield from expand(
+                path, number, _defines(path, number, phrase, defines), f"{prefix}.{kind}"
+            )
     path = directory / "medications.tsv"
     for number, line in lines(path):
         name, generic, _ = fields(path, number, line, 3)

@@ -48,7 +48,9 @@ class Model:
         total = sum(map(self.weights.__getitem__, features.keys & self.keys), self.bias)
         return total.real, total.imag
 
-    def weighed(self, features: Features, which: int, most: int = 16) -> list[tuple[float, str, Any]]:
+    def weighed(
+        self, features: Features, which: int, most: int = 16
+    ) -> list[tuple[float, str, Any]]:
         """(weight, family, key) of the ``most`` features that pushed a score up most,
         strongest first."""
         table = self.pushing[which]

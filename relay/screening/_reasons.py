@@ -7,7 +7,6 @@ the per-token work of mapping folded offsets back to the original text is paid o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from relay.screening._features import Features
 from relay.screening._identifiers import Match

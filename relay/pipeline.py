@@ -1,0 +1,213 @@
+"""The intake pipeline: one post in, one ``Outcome`` out. Built once in the lifespan.
+
+``Pipeline.accept`` lists the steps in order; each is a method below it:
+
+1. limits      origin allow-list, rate limit (a refusal is answered after screening)
+2. parse       the body, within the size and field limits, in any of three encodings
+3. screen      the free text, before any spam decision or validation
+4. spam        honeypot, fill-time token, proof of work (none of them drops a crisis)
+5. validate    the form's fields, and ``_next``
+6. policy      crisis, honeypot, invalid, medical (``relay.policy.decide``)
+7. store       one commit to the outbox, the only blocking call (``relay.store``)
+
+Metrics are counted in one place, ``_count``. Nothing here knows about HTTP beyond
+the headers it reads; ``relay.intake`` translates requests and outcomes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+
+from relay.antispam import POW_FIELD, TOKEN_FIELD, FillToken, ProofOfWork
+from relay.errors import BadBody, OutboxUnavailable
+from relay.i18n import Text
+from relay.metrics import Metrics
+from relay.origins import OriginCheck, next_url
+from relay.outcome import Accepted, Invalid, MedicalRefused, Outcome, Refused
+from relay.parsing import read_posted
+from relay.policy import Items, decide
+from relay.ratelimit import RateLimiter
+from relay.screening import Lexicon, Screening, screen_fields
+from relay.settings import FormSettings, Settings
+from relay.store import Store
+from relay.submission import HONEYPOT, NEXT, SEND_REDACTED, check, cleaned, displayable
+
+FORBIDDEN = Refused(
+    "forbidden", 403, "Not allowed from this site",
+    "This form only accepts messages sent from the clinic's own website.",
+)  # fmt: skip
+UNAVAILABLE = Refused(
+    "unavailable", 503, "Please try again in a minute",
+    "We could not store your message just now, so it was not sent. "
+    "Your text is still in the form: please send it again shortly.", retry_after=60,
+)  # fmt: skip
+DISCONNECTED = Refused("disconnected", 400, "Incomplete request", "The body was cut off.")
+BAD_NEXT = "The thank-you address (_next) is not a web address this form can go to."
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One post as the pipeline needs it: the handler's whole translation of a request."""
+
+    form_id: str
+    client: str | None  # peer address (X-Forwarded-For only from trusted proxies)
+    headers: Headers
+    origin: OriginCheck
+    body: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class Spam:
+    honeypot: bool
+    suspect: bool  # failed the fill-time token or proof of work: keep as suspected
+    once: tuple[tuple[str, float], ...]  # one-time tokens to spend with the post
+
+
+def new_submission_id(now: float) -> str:
+    """Sortable by time, unguessable: 12 hex digits of milliseconds + 10 random."""
+    return f"{int(now * 1000):012x}{secrets.token_hex(5)}"
+
+
+class Pipeline:
+    def __init__(
+        self, settings: Settings, *, lexicon: Lexicon, limiter: RateLimiter,
+        fill_token: FillToken, pow: ProofOfWork, store: Store, metrics: Metrics,
+        clock: Callable[[], float],
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.forms = settings.forms
+        self._fill_token = fill_token
+        self._pow = pow
+        self._limits = settings.limits
+        self._lexicon = lexicon
+        self._limiter = limiter
+        self._store = store
+        self._metrics = metrics
+        self.clock = clock
+        self._items = Items(settings)
+
+    def issue_token(self) -> str:
+        return self._fill_token.issue(self.clock())
+
+    def challenge(self) -> dict[str, Any]:
+        return self._pow.challenge(self.clock())
+
+    async def accept(self, arrival: Arrival, form: FormSettings) -> Outcome:
+        outcome, verdict = await self._steps(arrival, form)
+        self._count(arrival.form_id, outcome, verdict)
+        return outcome
+
+    async def _steps(self, a: Arrival, form: FormSettings) -> tuple[Outcome, str | None]:
+        now = self.clock()
+        refusal = await self._limits_step(a)
+        try:
+            posted, repeated = await read_posted(a.headers, a.body, self._limits)
+        except BadBody as exc:
+            return refusal or Refused("malformed", exc.status, exc.title, exc.detail), None
+        except ClientDisconnect:  # nobody is listening; nothing stored, no traceback
+            return DISCONNECTED, None
+        screening = self._screen(posted, form)
+        crisis = screening.verdict == "crisis"
+        if refusal is not None:  # not stored: a flood or another site; resources all the same
+            return replace(refusal, resources=crisis, language=screening.language), (
+                screening.verdict
+            )
+        spam = self._spam(posted, form, now)
+        sub, problems = check(a.form_id, form, self._limits, posted, repeated)
+        try:
+            redirect = next_url(posted.get(NEXT), form, a.origin.origin) or form.redirect or None
+        except ValueError:
+            problems[NEXT], redirect = BAD_NEXT, None
+        decision = decide(
+            screening, form, honeypot=spam.honeypot, invalid=bool(problems),
+            send_redacted=posted.get(SEND_REDACTED) == "1",
+        )  # fmt: skip
+        sid = new_submission_id(now)
+        language = screening.language
+        accepted = Accepted("accepted", sid, screening.verdict,
+                            screening.show_crisis_resources, language, redirect)  # fmt: skip
+        if decision.action == "urgent":
+            item = self._items.urgent(sub, form, sid, now, language)
+        elif decision.action == "drop":  # a bot learns nothing from the answer
+            return replace(accepted, label="spam", verdict="clean"), screening.verdict
+        elif decision.action == "invalid":
+            values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
+            return Invalid(problems, values, _carried(posted), screening.show_crisis_resources,
+                           language), screening.verdict  # fmt: skip
+        elif decision.action == "refuse":
+            return MedicalRefused(screening.reasons, sub.fields, _carried(posted),
+                                  language), screening.verdict  # fmt: skip
+        else:
+            item = self._items.submission(
+                sub, form, screening, decision, sid, now, suspected=spam.suspect, once=spam.once
+            )
+        try:
+            state = await self._store.keep(item)
+        except OutboxUnavailable:
+            return replace(
+                UNAVAILABLE, resources=accepted.resources, language=language
+            ), screening.verdict
+        return replace(accepted, label="suspected" if state == "suspected" else "accepted"), (
+            screening.verdict
+        )
+
+    async def _limits_step(self, a: Arrival) -> Refused | None:
+        """Step 1. The refusal, if any, is returned after the body is screened."""
+        if not a.origin.allowed:
+            return FORBIDDEN
+        wait = await self._limiter.hit(a.form_id, a.client)
+        if wait:
+            return Refused(
+                "rate_limited", 429, "Too many messages",
+                Text("Please wait {seconds} seconds before sending another message.",
+                     seconds=wait), retry_after=wait,
+            )  # fmt: skip
+        return None
+
+    def _screen(self, posted: Mapping[str, object], form: FormSettings) -> Screening:
+        """Step 3: the text as validation will keep it, so offsets fit the delivered text."""
+        texts = {
+            name: cleaned(value, multiline=form.multiline(name))
+            for name in form.fields
+            if isinstance(value := posted.get(name), str)
+        }
+        return screen_fields(texts, self._lexicon)
+
+    def _spam(self, posted: Mapping[str, object], form: FormSettings, now: float) -> Spam:
+        """Step 4: only a filled honeypot drops a post; a failed token or proof of work
+        makes it suspected; a good one is spent when the post is stored."""
+        once: list[tuple[str, float]] = []
+        token = self._fill_token.check(
+            posted.get(TOKEN_FIELD), now=now, min_seconds=form.min_fill_seconds
+        )
+        suspect = token.verdict in ("too_fast", "invalid") or (
+            token.verdict in ("missing", "stale") and form.require_fill_token
+        )
+        if token.once is not None:
+            once.append(token.once)
+        if form.proof_of_work:
+            solution = self._pow.verify(posted.get(POW_FIELD), now=now)
+            if solution is None:
+                suspect = True
+            else:
+                once.append(solution)
+        return Spam(bool(posted.get(HONEYPOT)), suspect, tuple(once))
+
+    def _count(self, form_id: str, outcome: Outcome, verdict: str | None) -> None:
+        self._metrics.submissions.labels(form=form_id, outcome=outcome.label).inc()
+        if verdict is not None:
+            self._metrics.verdicts.labels(form=form_id, verdict=verdict).inc()
+
+
+def _carried(posted: Mapping[str, Any]) -> dict[str, str]:
+    """Reserved fields to carry into a re-shown form: the original fill-time token, so
+    a quick correction is not mistaken for a bot, and ``_next``."""
+    return {
+        k: displayable(v) for k in (TOKEN_FIELD, NEXT) if isinstance(v := posted.get(k), str) and v
+    }

@@ -1,0 +1,122 @@
+"""What becomes of a screened, validated post: the policy step of the pipeline, and
+the outbox item it stores. Pure: no I/O.
+
+Crisis first, whatever else holds: a crisis verdict is answered with the resources
+and stored as an urgent call-back notice to staff (with the contact details that
+were valid), even when other fields were wrong, the honeypot was filled, or the
+fill-time token or proof of work failed. A crisis signal short of a verdict (the
+screening asked to show the resources) is never refused either: the message is
+delivered marked ``[Possible crisis]`` and the visitor sees the resources gently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from relay.antispam import spam_signals
+from relay.compose import draft_submission, draft_urgent, envelope_sender
+from relay.outbox import NewItem
+from relay.screening import Screening, redact
+from relay.settings import FormSettings, Settings
+from relay.submission import Submission
+
+Action = Literal["urgent", "drop", "invalid", "refuse", "deliver"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    # deliver: mask the medical spans (policy redact, the visitor's "send without these
+    # words", or a possible crisis under reject, which is never refused)
+    redact: bool = False
+    possible_crisis: bool = False
+
+
+def decide(
+    screening: Screening, form: FormSettings, *, honeypot: bool, invalid: bool,
+    send_redacted: bool,
+) -> Decision:  # fmt: skip
+    """The policy, in order: crisis, honeypot, invalid fields, medical details."""
+    if screening.verdict == "crisis":
+        return Decision("urgent")
+    if honeypot:
+        return Decision("drop")
+    if invalid:
+        return Decision("invalid")
+    unsure = screening.show_crisis_resources
+    if screening.verdict != "medical":
+        return Decision("deliver", possible_crisis=unsure)
+    if form.medical == "reject" and not send_redacted and not unsure:
+        return Decision("refuse")
+    masked = form.medical == "redact" or send_redacted or form.medical == "reject"
+    return Decision("deliver", redact=masked, possible_crisis=unsure)
+
+
+class Items:
+    """Builds the outbox item of one post. Made once per app: the sender address and
+    the resource lines of the urgent notice are worked out at start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._from = settings.smtp.from_address
+        self._sender = envelope_sender(self._from)
+        self._default_language = settings.pages.default_language
+        # The resource lines of the urgent notice, in each language a visitor may write in.
+        self._resources = {
+            lang: [f"{r.name}: {r.contact}" for r in settings.crisis.for_language(lang).resources]
+            for lang in ("en", "es")
+        }
+
+    def _staff_language(self, form: FormSettings) -> str:
+        return form.language or self._default_language
+
+    def urgent(
+        self, sub: Submission, form: FormSettings, submission_id: str, now: float, language: str
+    ) -> NewItem:
+        """The urgent call-back notice (the message text only with crisis_include_message),
+        in the clinic's language; it lists the resources the visitor was shown."""
+        draft = draft_urgent(
+            fields=sub.fields, form_id=sub.form_id, from_address=self._from,
+            recipients=form.urgent_recipients, submission_id=submission_id,
+            include_message=form.crisis_include_message,
+            resources=self._resources.get(language, self._resources["en"]),
+            reply_to=sub.reply_to, now=datetime.fromtimestamp(now, UTC), written_in=language,
+            staff_language=self._staff_language(form),
+        )  # fmt: skip
+        return NewItem(
+            id=f"{submission_id}.urgent", submission_id=submission_id, form_id=sub.form_id,
+            kind="urgent", verdict="crisis", message_id=draft.message_id, sender=self._sender,
+            recipients=form.urgent_recipients, body=draft.to_json(),
+        )  # fmt: skip
+
+    def submission(
+        self, sub: Submission, form: FormSettings, screening: Screening, decision: Decision,
+        submission_id: str, now: float, *, suspected: bool,
+        once: tuple[tuple[str, float], ...],
+    ) -> NewItem:  # fmt: skip
+        fields: Mapping[str, str] = sub.fields
+        policy = form.medical
+        if decision.redact:
+            # Only the medical spans: words that made the screening unsure of a crisis
+            # stay, so staff can read what worried it.
+            medical = [r for r in screening.reasons if not r.category.startswith("crisis")]
+            fields = {k: redact(v, medical, field=k) for k, v in fields.items()}
+            policy = "redact"
+        draft = draft_submission(
+            fields=fields, field_order=form.fields,
+            multiline={f for f in form.fields if form.multiline(f)}, form_id=sub.form_id,
+            subject_template=form.subject, from_address=self._from,
+            recipients=form.recipients, submission_id=submission_id,
+            verdict=screening.verdict, medical_policy=policy, reply_to=sub.reply_to,
+            now=datetime.fromtimestamp(now, UTC), spam=spam_signals(fields),
+            possible_crisis=decision.possible_crisis, written_in=screening.language,
+            staff_language=self._staff_language(form),
+        )  # fmt: skip
+        return NewItem(
+            id=submission_id, submission_id=submission_id, form_id=sub.form_id,
+            kind="submission", verdict=screening.verdict, message_id=draft.message_id,
+            sender=self._sender, recipients=form.recipients, body=draft.to_json(),
+            suspected=suspected, once=once,
+        )  # fmt: skip

@@ -1,0 +1,268 @@
+"""Issue 12's safety invariants, each through HTTP against the app (in-process, real
+SQLite): a crisis gets the resources and the urgent notice whatever else is wrong;
+a crisis signal is never refused; nothing but a filled honeypot is dropped; the
+medical refusal names its words and can be answered with "send without these words".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from relay.antispam import FillToken
+from relay.app import create_app
+from relay.compose import Draft, render
+from relay.settings import Settings
+
+GOOD = {
+    "name": "Ana Diaz",
+    "email": "ana@example.com",
+    "phone": "555-123-4567",
+    "message": "What are your hours on Saturday?",
+}
+CRISIS = "I don't want to live anymore. I have saved up my pills and I plan to take them tonight."
+CAPITALS = "I AM SUICIDAL AND I NEED HELP NOW. I HAVE BIPOLAR DISORDER AND TAKE LITHIUM 600 MG."
+MEDICAL = "I was diagnosed with bipolar disorder last year and I take lithium 600 mg."
+# Past history and a medication: the screening asks for the resources, short of a crisis.
+UNSURE = "I tried to kill myself three years ago. I take lithium 600 mg now."
+BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+NOW = 1_800_000_000.0
+Client = Callable[..., TestClient]
+
+
+@pytest.fixture
+def client_for(tmp_path: Path) -> Iterator[Client]:
+    """``client_for(rate="1000/minute", clock_offset=0, **contact_form)``."""
+    made: list[TestClient] = []
+
+    def make(rate: str = "1000/minute", **form: Any) -> TestClient:
+        settings = Settings(
+            storage={"data_dir": tmp_path}, limits={"rate": rate},
+            security={"signing_key": "k" * 32, "pow_max_number": 1000},
+            forms={"contact": {"recipients": ["desk@clinic.example"],
+                               "crisis_recipients": ["oncall@clinic.example"], **form}},
+        )  # fmt: skip
+        client = TestClient(create_app(settings, run_worker=False, clock=lambda: NOW))
+        client.__enter__()
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.__exit__(None, None, None)
+
+
+def rows(tmp_path: Path) -> list[dict[str, Any]]:
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY seq")]
+    finally:
+        db.close()
+
+
+def mail(row: dict[str, Any]) -> str:
+    return render(Draft.from_json(row["body"])).as_string()
+
+
+def assert_crisis_answer(response: Any) -> None:
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["verdict"] == "crisis" and body["note"]
+    assert any("988" in r["contact"] for r in body["resources"])
+
+
+def assert_one_urgent_notice(tmp_path: Path) -> dict[str, Any]:
+    (row,) = rows(tmp_path)
+    assert row["kind"] == "urgent" and row["state"] == "queued"
+    assert json.loads(row["recipients"]) == ["oncall@clinic.example"]
+    return row
+
+
+def token_at(seconds_ago: float, key: bytes = b"k" * 32) -> str:
+    return FillToken(key).issue(NOW - seconds_ago)
+
+
+SPAM_SIGNALS: dict[str, dict[str, Any]] = {
+    "token missing where required": {"_form": {"require_fill_token": True}},
+    "token forged": {"_ts": "v1.1799999000.0123456789abcdef0123456789abcdef"},
+    "token garbage": {"_ts": "v1.¹²³.zz"},
+    "token too fast": {"_ts": token_at(0.5)},
+    "token from another key": {"_ts": token_at(60, key=b"another replica's key")},
+    "token stale where required": {"_ts": token_at(3 * 86400),
+                                   "_form": {"require_fill_token": True}},
+    "proof of work missing": {"_form": {"proof_of_work": True}},
+    "proof of work forged": {"altcha": base64.b64encode(b'{"a": 1}').decode(),
+                             "_form": {"proof_of_work": True}},
+    "honeypot filled": {"_gotcha": "http://spam.example"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("signal", sorted(SPAM_SIGNALS))
+@pytest.mark.parametrize("message", [CRISIS, CRISIS.upper()])
+def test_a_crisis_gets_resources_and_the_urgent_notice_whatever_the_spam_checks_say(
+    client_for: Client, tmp_path: Path, signal: str, message: str
+) -> None:
+    """Token, proof of work or honeypot failing: the crisis answer and a queued urgent
+    notice to the crisis recipients, with the visitor's contact details."""
+    extra = dict(SPAM_SIGNALS[signal])
+    client = client_for(**extra.pop("_form", {}))
+    assert_crisis_answer(client.post("/f/contact", json={**GOOD, "message": message, **extra}))
+    assert "555-123-4567" in mail(assert_one_urgent_notice(tmp_path))
+
+
+def test_a_crisis_with_invalid_fields_still_reaches_staff(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """A bad email and a missing name do not stand in front of a crisis: the crisis
+    answer, and the urgent notice with the contact details that were valid."""
+    client = client_for()
+    posted = {**GOOD, "name": "", "email": "not an address", "message": CRISIS}
+    assert_crisis_answer(client.post("/f/contact", json=posted))
+    notice = mail(assert_one_urgent_notice(tmp_path))
+    assert "555-123-4567" in notice and "not an address" not in notice
+    assert "Reply-To" not in notice
+
+
+def test_a_crisis_browser_post_with_invalid_fields_goes_to_the_support_page(
+    client_for: Client,
+) -> None:
+    """A browser gets the crisis page, not the form with errors."""
+    client = client_for()
+    response = client.post(
+        "/f/contact", data={**GOOD, "email": "x", "message": CRISIS}, headers=BROWSER,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["location"] == "/f/contact/support?lang=en"
+
+
+@pytest.mark.parametrize("message", [CAPITALS, CRISIS + " " + MEDICAL])
+def test_a_crisis_wins_over_medical_under_reject(
+    client_for: Client, tmp_path: Path, message: str
+) -> None:
+    """medical=reject never refuses a crisis, in capitals or beside medical details."""
+    client = client_for(medical="reject")
+    assert_crisis_answer(client.post("/f/contact", json={**GOOD, "message": message}))
+    assert_one_urgent_notice(tmp_path)
+
+
+@pytest.mark.parametrize("policy", ["reject", "redact", "flag"])
+def test_an_unsure_crisis_is_delivered_flagged_with_resources_shown(
+    client_for: Client, tmp_path: Path, policy: str
+) -> None:
+    """The screening asks for resources short of a crisis: never refused; the answer
+    shows the resources, and the delivered message is marked for staff."""
+    client = client_for(medical=policy)
+    response = client.post("/f/contact", json={**GOOD, "message": UNSURE})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["verdict"] == "medical" and body["resources"]
+    (row,) = rows(tmp_path)
+    assert row["kind"] == "submission" and row["state"] == "queued"
+    email = mail(row)
+    assert "Subject: [Possible crisis]" in email and "X-Relay-Crisis: possible" in email
+    assert "kill myself" in email  # the words that worried the screening stay
+    assert ("lithium" in email) == (policy == "flag")
+    page = client.post("/f/contact", data={**GOOD, "message": UNSURE}, headers=BROWSER,
+                       follow_redirects=False)  # fmt: skip
+    assert page.headers["location"] == "/f/contact/thanks?resources=1&lang=en"
+
+
+def test_refusals_before_storage_still_show_a_crisis_the_resources(client_for: Client) -> None:
+    """Rate limited (429) or from another site (403): not stored, but a crisis message
+    gets the resources in the problem answer."""
+    client = client_for(rate="1/minute", allowed_origins=["https://clinic.example"])
+    other_site = {"origin": "https://evil.example"}
+    forbidden = client.post("/f/contact", json={**GOOD, "message": CRISIS}, headers=other_site)
+    assert forbidden.status_code == 403 and forbidden.json()["resources"]
+    ok = {"origin": "https://clinic.example"}
+    assert client.post("/f/contact", json=GOOD, headers=ok).status_code == 202
+    limited = client.post("/f/contact", json={**GOOD, "message": CRISIS}, headers=ok)
+    assert limited.status_code == 429 and limited.json()["resources"]
+    page = client.post("/f/contact", data={**GOOD, "message": CRISIS}, headers={**ok, **BROWSER})
+    assert page.status_code == 429 and "988" in page.text
+    assert "resources" not in client.post("/f/contact", json=GOOD, headers=ok).json()
+
+
+@pytest.mark.parametrize(
+    "signal", ["token forged", "token too fast", "token from another key", "proof of work forged"]
+)
+def test_a_post_failing_the_token_or_proof_of_work_is_kept_as_suspected(
+    client_for: Client, tmp_path: Path, signal: str
+) -> None:
+    """Not delivered, not dropped: stored as suspected, with the answer of an accepted post."""
+    extra = dict(SPAM_SIGNALS[signal])
+    client = client_for(**extra.pop("_form", {}))
+    response = client.post("/f/contact", json={**GOOD, **extra})
+    assert response.status_code == 202 and response.json() == {
+        "id": response.json()["id"], "status": "accepted", "verdict": "clean",
+    }  # fmt: skip
+    (row,) = rows(tmp_path)
+    assert row["state"] == "suspected" and row["id"] == response.json()["id"]
+    assert "suspected" in client.get("/metrics").text
+
+
+def test_only_a_filled_honeypot_drops_a_post(client_for: Client, tmp_path: Path) -> None:
+    """The honeypot is the one signal that stores nothing (for a message that is no crisis)."""
+    client = client_for()
+    response = client.post("/f/contact", json={**GOOD, "_gotcha": "x"})
+    assert response.status_code == 202 and rows(tmp_path) == []
+
+
+# --- the medical refusal: which words, and "send without these words" -------------
+
+
+def test_medical_refusal_names_the_words_as_spans(client_for: Client, tmp_path: Path) -> None:
+    """The 422 carries spans {start, end, category, field} into the visitor's text."""
+    client = client_for()
+    response = client.post("/f/contact", json={**GOOD, "message": MEDICAL})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"].endswith("/medical-content")
+    words = {MEDICAL[s["start"] : s["end"]] for s in problem["spans"]}
+    assert all(s["field"] == "message" and s["category"] for s in problem["spans"])
+    assert {"lithium", "600 mg"} <= words
+    assert "lithium" not in json.dumps({k: v for k, v in problem.items() if k != "spans"})
+    assert rows(tmp_path) == []
+
+
+def test_medical_page_highlights_the_words_and_offers_to_send_without_them(
+    client_for: Client,
+) -> None:
+    """The browser's 422 page marks the words and has the send-without button."""
+    client = client_for()
+    page = client.post("/f/contact", data={**GOOD, "message": MEDICAL}, headers=BROWSER)
+    assert page.status_code == 422
+    assert "<mark>lithium</mark>" in page.text
+    assert 'name="_send_redacted" value="1"' in page.text
+
+
+def test_send_redacted_delivers_with_the_words_masked(client_for: Client, tmp_path: Path) -> None:
+    """_send_redacted=1: re-screened and delivered with the medical spans masked, the
+    rest intact; spans a client posts are ignored."""
+    client = client_for()
+    posted = {**GOOD, "message": MEDICAL, "_send_redacted": "1", "spans": "[]"}
+    response = client.post("/f/contact", data=posted, headers=BROWSER, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/f/contact/thanks?lang=en"
+    (row,) = rows(tmp_path)
+    email = mail(row)
+    assert "[removed]" in email and "lithium" not in email and "bipolar" not in email
+    assert "I was" in email and "last year" in email
+    assert "X-Relay-Screening: medical" in email and "X-Relay-Medical-Policy: redact" in email
+
+
+def test_spanish_answers_carry_the_language(client_for: Client) -> None:
+    """A 303 to a built-in page carries ?lang= of the message's language."""
+    client = client_for()
+    es = {**GOOD, "message": "Hola, ¿tienen citas disponibles el sábado por la mañana?"}
+    response = client.post("/f/contact", data=es, headers=BROWSER, follow_redirects=False)
+    assert response.headers["location"] == "/f/contact/thanks?lang=es"
