@@ -12,9 +12,10 @@ while a page or a problem in Spanish re-forms it from the Spanish id. Parameters
 are themselves ``Text`` are translated too.
 
 Extraction: ``pybabel extract -F babel.cfg`` uses ``extract_relay`` below for Python
-files: the first argument of ``Text(...)``/``N_(...)`` and the title and detail of
-``Problem(...)``/``BadBody(...)`` (literals, or names bound to literals or dicts of
-literals in the same function), so problem texts keep their plain English at the call.
+files: the first argument of ``Text(...)``/``N_(...)``, the title and detail of
+``problem(...)``/``Problem(...)``/``BadBody(...)``/``Refused(...)`` (literals, names bound
+to literals or dicts of literals, and ``translate(lang, text)`` calls), so problem texts
+keep their plain English at the call.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def translate(lang: str, text: str) -> str:
 # --- extraction (pybabel extract -F babel.cfg) ----------------------------------
 
 _MARKERS = {"Text", "N_", "_", "gettext"}
-_PROBLEMS = {"Problem", "BadBody"}
+# Calls whose title and detail are texts, and where those two arguments sit.
+_PROBLEMS = {"Problem": slice(1, 3), "BadBody": slice(1, 3), "problem": slice(1, 3),
+             "Refused": slice(2, 4)}  # fmt: skip
 
 
 def extract_relay(
@@ -112,8 +115,8 @@ def extract_relay(
                 continue
             if node.func.id in _MARKERS and node.args:
                 args = node.args[:1]
-            elif node.func.id in _PROBLEMS and scope is not tree:
-                args = node.args[1:3]
+            elif node.func.id in _PROBLEMS:
+                args = node.args[_PROBLEMS[node.func.id]]
             else:
                 continue
             for arg in args:
@@ -144,6 +147,8 @@ def _strings(node: ast.AST, bound: Mapping[str, list[str]]) -> list[str]:
     if isinstance(node, ast.Call):  # Text("..."), titles.get(code, "default")
         if isinstance(node.func, ast.Name) and node.func.id in _MARKERS and node.args:
             return _strings(node.args[0], bound)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "translate":
+            return _strings(node.args[1], bound) if len(node.args) > 1 else []  # (lang, text)
         if isinstance(node.func, ast.Attribute) and node.func.attr == "get":
             return [*_strings(node.func.value, bound),
                     *(s for a in node.args[1:] for s in _strings(a, bound))]  # fmt: skip
