@@ -4,6 +4,8 @@ No exception message ever carries a field value or message text: they name field
 ids, codes and classes only, because message text is health data.
 
 * ConfigError                  bad configuration (CLI exit 1; refuses to start)
+  + InboxKeyError              the inbox key is missing, malformed or not the one the
+                               held messages were sealed with; nothing is changed
 * RelayError
   + BadBody                    400/413/415: the body is not a readable form
   + InvalidSubmission          422 at intake; carries per-field problems
@@ -22,6 +24,10 @@ from collections.abc import Mapping
 
 class ConfigError(Exception):
     """The configuration is wrong; the message says where and how to fix it."""
+
+
+class InboxKeyError(ConfigError):
+    """The inbox key cannot open what is stored; the message says how to recover."""
 
 
 class RelayError(Exception):

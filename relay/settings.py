@@ -31,7 +31,7 @@ from relay.errors import ConfigError
 DEFAULT_CONFIG = Path("config/relay.toml")
 ENV_PREFIX = "RELAY_"
 # Only these may come from ``RELAY_<PATH>_FILE`` (Docker secrets).
-SECRET_PATHS = {("smtp", "password"), ("security", "signing_key")}
+SECRET_PATHS = {("smtp", "password"), ("security", "signing_key"), ("inbox", "key")}
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -280,6 +280,24 @@ class SecuritySettings(_Section):
     pow_max_number: int = Field(50_000, ge=1_000, le=10_000_000)
 
 
+class InboxSettings(_Section):
+    """The ``hold`` inbox (relay.inbox): where staff read held messages after signing in."""
+
+    public_url: str = ""  # e.g. https://forms.clinic.example; the notice links here
+    key: SecretStr = SecretStr("")  # base64 of 32 bytes; empty: <data_dir>/inbox.key
+    session_idle_minutes: int = Field(15, ge=1, le=24 * 60)
+    retention_days: float = Field(30, gt=0, le=3650)
+    done_retention_days: float = Field(7, gt=0, le=3650)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s?#]*)?", value):
+            raise ValueError(f"not an http(s) base URL: {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -298,6 +316,7 @@ class Settings(BaseSettings):
     crisis: CrisisSettings = CrisisSettings()
     security: SecuritySettings = SecuritySettings()
     screening: ScreeningSettings = ScreeningSettings()
+    inbox: InboxSettings = InboxSettings()
     forms: dict[str, FormSettings] = {"contact": FormSettings()}
 
     @field_validator("forms")
