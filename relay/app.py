@@ -33,7 +33,7 @@ from relay.delivery import Sender, Worker, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import GroupCommit, SqliteOutbox
-from relay.pages import PageContext
+from relay.pages import PageContext, check_templates
 from relay.ratelimit import RateLimiter
 from relay.responses import NO_STORE, Problem, problem_response
 from relay.screening import Lexicon, load_lexicon
@@ -54,7 +54,8 @@ def create_app(
 ) -> Starlette:
     metrics = Metrics()
     lexicon = lexicon or load_lexicon(settings.screening.lexicon_dir)
-    page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis)
+    check_templates(settings.pages)  # a clinic's broken templates stop the start (ConfigError)
+    page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis, pages=settings.pages)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
     access = AccessLog.Counter()
 

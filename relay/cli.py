@@ -131,6 +131,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
 
 def _check_config(settings: Settings) -> int:
+    from relay.pages import check_templates
+
+    check_templates(settings.pages)  # raises ConfigError naming the template and line
     print(json.dumps(settings.masked(), indent=2))
     if not settings.smtp.enabled:
         print(

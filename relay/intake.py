@@ -20,6 +20,7 @@ from relay import pages
 from relay.antispam import POW_FIELD, POW_LIFETIME, TOKEN_FIELD, spam_signals
 from relay.compose import draft_submission, draft_urgent, envelope_sender
 from relay.errors import BadBody, InvalidSubmission, OutboxUnavailable
+from relay.i18n import Text
 from relay.origins import VARY, OriginCheck, check_origin, next_url
 from relay.outbox import NewItem
 from relay.parsing import read_posted
@@ -28,10 +29,11 @@ from relay.responses import (
     Problem,
     accepted_json,
     html,
+    page_language,
     problem_response,
     wants_json,
 )
-from relay.screening import Screening, redact, screen_fields
+from relay.screening import Screening, detect_language, redact, screen_fields
 from relay.settings import FormSettings, Settings
 from relay.state import State
 from relay.submission import HONEYPOT, NEXT, Submission, displayable, validate
@@ -104,7 +106,8 @@ async def show_form(request: Request[State]) -> Response:
     form_id, form = found
     state = request.state
     hidden = {TOKEN_FIELD: state["fill_token"].issue(state["clock"]())}
-    return html(request, pages.form_page(state["pages"], form_id, form, hidden=hidden))
+    lang = page_language(request)
+    return html(request, pages.form_page(state["pages"], form_id, form, hidden=hidden, lang=lang))
 
 
 def not_found(request: Request[State]) -> Response:
@@ -180,7 +183,8 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
         return problem_response(
             request,
             Problem(429, "Too many messages",
-                    f"Please wait {wait} seconds before sending another message."),
+                    Text("Please wait {seconds} seconds before sending another message.",
+                         seconds=wait)),
             headers={"Retry-After": str(wait)},
         )  # fmt: skip
     try:
@@ -217,7 +221,7 @@ async def _submit(request: Request[State], form_id: str, form: FormSettings) -> 
     metrics.verdicts.labels(form=form_id, verdict=screening.verdict).inc()
     if screening.verdict == "medical" and form.medical == "reject":
         metrics.submissions.labels(form=form_id, outcome="medical_refused").inc()
-        return _medical(request, form_id, form, sub, posted)
+        return _medical(request, form_id, form, sub, posted, screening)
 
     now = state["clock"]()
     submission_id = new_submission_id(now)
@@ -272,17 +276,23 @@ def _accepted(
     request: Request[State], form_id: str, form: FormSettings, submission_id: str,
     screening: Screening | None, redirect: str | None,
 ) -> Response:  # fmt: skip
-    crisis = request.state["settings"].crisis
+    written = screening.language if screening else None
+    crisis = request.state["settings"].crisis.for_language(page_language(request, written))
     verdict = screening.verdict if screening else "clean"
     resources = bool(screening and screening.show_crisis_resources) or verdict == "crisis"
     if wants_json(request):
         return accepted_json(submission_id, verdict, crisis if resources else None)
+    # The built-in pages answer in the language the message was written in (when that
+    # is the default, Accept-Language may still choose: the detector's "en" is also
+    # its answer when it found no evidence either way).
+    default = request.state["settings"].pages.default_language
+    lang = f"lang={written}" if written and written != default else ""
     if verdict == "crisis":
-        target = f"/f/{form_id}/support"
+        target = f"/f/{form_id}/support" + (f"?{lang}" if lang else "")
     elif resources:
-        target = f"/f/{form_id}/thanks?resources=1"
+        target = f"/f/{form_id}/thanks?resources=1" + (f"&{lang}" if lang else "")
     else:
-        target = redirect or form.redirect or f"/f/{form_id}/thanks"
+        target = redirect or form.redirect or f"/f/{form_id}/thanks" + (f"?{lang}" if lang else "")
     return RedirectResponse(target, status_code=303)
 
 
@@ -290,6 +300,8 @@ def _invalid(
     request: Request[State], form_id: str, form: FormSettings, posted: Mapping[str, Any],
     exc: InvalidSubmission,
 ) -> Response:  # fmt: skip
+    message = posted.get("message")
+    written = detect_language(message) if isinstance(message, str) and message.strip() else None
     if wants_json(request):
         return problem_response(
             request,
@@ -297,10 +309,12 @@ def _invalid(
                     "Please correct the fields listed in errors.", type="invalid-fields",
                     extra={"errors": [{"field": f, "detail": d, "pointer": f"#/{f}"}
                                       for f, d in exc.problems.items()]}),
+            written=written,
         )  # fmt: skip
     values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
     body = pages.form_page(request.state["pages"], form_id, form, values=values,
-                           errors=exc.problems, hidden=_carried(posted))  # fmt: skip
+                           errors=exc.problems, hidden=_carried(posted),
+                           lang=page_language(request, written))  # fmt: skip
     return html(request, body, status=422)
 
 
@@ -318,6 +332,7 @@ def _medical(
     form: FormSettings,
     sub: Submission,
     posted: Mapping[str, object],
+    screening: Screening,
 ) -> Response:
     clinic = request.state["settings"].clinic
     detail = (
@@ -329,11 +344,16 @@ def _medical(
         return problem_response(
             request,
             Problem(422, "Please remove medical details", detail, type="medical-content",
-                    extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone}),
+                    extra={"secure_contact": clinic.secure_contact, "phone": clinic.phone,
+                           "spans": [{"field": r.field, "start": r.start, "end": r.end,
+                                      "category": r.category} for r in screening.reasons
+                                     if not r.category.startswith("crisis")]}),
+            written=screening.language,
         )  # fmt: skip
     body = pages.medical_page(
-        request.state["pages"], form_id, form, values=sub.fields, hidden=_carried(posted)
-    )
+        request.state["pages"], form_id, form, values=sub.fields, hidden=_carried(posted),
+        spans=screening.reasons, lang=page_language(request, screening.language),
+    )  # fmt: skip
     return html(request, body, status=422)
 
 
@@ -343,11 +363,14 @@ async def thanks(request: Request[State]) -> Response:
     form_id, form = found
     state = request.state
     resources = request.query_params.get("resources") == "1"
-    return html(request, pages.thanks_page(state["pages"], form_id, form, resources=resources))
+    lang = page_language(request)
+    page = pages.thanks_page(state["pages"], form_id, form, resources=resources, lang=lang)
+    return html(request, page)
 
 
 async def support(request: Request[State]) -> Response:
     if (found := _form(request)) is None:
         return not_found(request)
     form_id, form = found
-    return html(request, pages.crisis_page(request.state["pages"], form_id, form))
+    lang = page_language(request)
+    return html(request, pages.crisis_page(request.state["pages"], form_id, form, lang=lang))

@@ -15,7 +15,8 @@ from starlette.requests import HTTPConnection
 
 from relay.settings import FormSettings
 
-VARY = "Origin, Sec-Fetch-Site"
+# Accept-Language too: the answer (page or problem text) follows the visitor's language.
+VARY = "Origin, Sec-Fetch-Site, Accept-Language"
 
 
 def origin_of(url: str) -> str:

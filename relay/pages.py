@@ -1,39 +1,74 @@
-"""The visitor-facing HTML: the hosted form and the pages around it.
+"""The visitor-facing HTML: the hosted form and the pages around it, from templates.
 
-Pure: each public function takes configuration and values and returns a complete
-HTML5 document as ``str``; nothing is read or written at call time. Every value
-that reaches the markup goes through ``html.escape`` (``_e``), including values
-from configuration, because a clinic name is text, not markup.
+Each public function takes configuration and values and returns a complete HTML5
+document: a ``Page``, a ``str`` that also knows its language (for the
+``Content-Language`` header). The markup lives in ``relay/templates`` (Jinja2 through
+Starlette's ``Jinja2Templates``, autoescape on, so every value is text, never markup,
+including values from configuration). The words are English message ids translated
+through ``relay.i18n``; there is one template environment per language.
 
-The pages work without JavaScript. ``static/form.js`` only improves them: it
-posts with ``fetch`` and fills in the ``<template>`` blocks rendered here, so all
-markup (and all escaping) lives in this module.
+A clinic's ``[pages] templates_dir`` holds templates that replace the built-in ones of
+the same name (usually just ``base.html``; its blocks are documented there).
+``check_templates`` renders every page with it in every language at start, so a broken
+override stops ``serve`` and ``check-config`` with the template's name and line. Should
+an override still fail while serving, the failure is logged by template name only (never
+values) and the visitor gets the built-in page.
+
+The pages work without JavaScript. ``static/form.js`` only improves them: it posts
+with ``fetch`` and fills in the ``<template>`` blocks rendered here.
 
 Content-Security-Policy: pages load one stylesheet and one deferred script from
-``static_url`` and carry no inline script. The only inline code is a one-line
-``<style>`` that sets the clinic's colours as CSS custom properties from the
-validated hex colour; ``style_hash()`` gives its CSP source for ``style-src``.
+``static_url`` and carry no inline script. The only inline code is the theme
+``<style>`` from ``relay.colour``; ``style_hash()`` gives its CSP source.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import functools
+import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from html import escape
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from relay.settings import ClinicSettings, CrisisResource, CrisisSettings, FormSettings
+import jinja2
+from starlette.templating import Jinja2Templates
+
+from relay import colour, i18n
+from relay.errors import ConfigError
+from relay.i18n import N_
+from relay.settings import (
+    ClinicSettings,
+    CrisisResource,
+    CrisisSettings,
+    FormSettings,
+    PagesSettings,
+)
 from relay.submission import HONEYPOT, label
 
-NOTICE = (
+log = logging.getLogger("relay.pages")
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+PAGE_TEMPLATES = ("form.html", "medical.html", "crisis.html", "thanks.html", "message.html")
+NOTICE = N_(
     "All indicated fields must be completed. "
     "Please include non-medical questions and correspondence only."
 )
-_HEX_RE = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
-_DEFAULT_ACCENT = "#1f6f8b"
+# Default configuration texts a page shows: translated when left as they are.
+CONFIG_TEXTS = (
+    N_("Our clinic"),
+    N_("Contact us"),
+    N_(
+        "Please call us, or bring these details to your appointment, so that we can "
+        "keep them private."
+    ),
+)
+# Screening categories that have their own plain words (macros.html category_name).
+KNOWN_CATEGORIES = ("condition", "symptom", "medication", "dose", "procedure", "care",
+                    "treatment", "disclosure", "pregnancy", "dob", "ssn", "mrn", "member_id",
+                    "medicare_id", "icd10", "lab_value", "too_long")  # fmt: skip
 # Links on a page may only call, text, mail or open a web page.
 _SAFE_SCHEMES = frozenset({"tel", "sms", "mailto", "http", "https"})
 _AUTOCOMPLETE = {"name": "name", "email": "email", "phone": "tel"}
@@ -41,117 +76,96 @@ _INPUT_TYPE = {"email": "email", "phone": "tel"}
 _NO_VALUES: Mapping[str, str] = {}
 
 
+class Span(Protocol):
+    """What the medical page needs of a screening reason (relay.screening.Reason)."""
+
+    @property
+    def field(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def category(self) -> str: ...
+
+
+class Page(str):
+    """A rendered HTML document that knows the language it is written in."""
+
+    language: str
+
+    def __new__(cls, body: str, language: str) -> Page:
+        self = super().__new__(cls, body)
+        self.language = language
+        return self
+
+
 @dataclass(frozen=True)
 class PageContext:
     clinic: ClinicSettings
     crisis: CrisisSettings
     static_url: str = "/static"
+    pages: PagesSettings = field(default_factory=PagesSettings)
+    # check_templates: let an override's error out instead of falling back.
+    strict: bool = False
+
+    def language(self, lang: str | None) -> str:
+        return lang if lang in self.pages.languages else self.pages.default_language
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+@dataclass(frozen=True)
+class FoundField:
+    name: str
+    segments: tuple[tuple[str, str | None], ...]  # (text, category or None)
 
 
-# --- colours ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Found:
+    """What the screening found, ready for the page: categories and marked text."""
+
+    categories: tuple[str, ...] = ()
+    fields: tuple[FoundField, ...] = ()
 
 
-def _rgb(color: str) -> tuple[int, int, int]:
-    digits = color[1:]
-    if len(digits) == 3:
-        digits = "".join(ch * 2 for ch in digits)
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+NO_FINDINGS = Found()
 
 
-def _luminance(rgb: tuple[int, int, int]) -> float:
-    def channel(c: int) -> float:
-        s = c / 255
-        return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def _text_shade(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The accent, darkened just enough for 4.5:1 text on white (WCAG AA)."""
-    white = (255, 255, 255)
-    shade = rgb
-    for step in range(11):
-        shade = (
-            round(rgb[0] * (1 - step / 10)),
-            round(rgb[1] * (1 - step / 10)),
-            round(rgb[2] * (1 - step / 10)),
-        )
-        if _contrast(shade, white) >= 4.5:
-            break
-    return shade
+def found_in(values: Mapping[str, str], spans: Sequence[Span]) -> Found:
+    """Split each field's text at the spans (clipped, merged where they overlap)."""
+    categories: list[str] = []
+    fields: list[FoundField] = []
+    by_field: dict[str, list[Span]] = {}
+    for span in spans:
+        if span.category.startswith("crisis"):
+            continue  # a crisis is answered with resources, never as words to remove
+        by_field.setdefault(span.field, []).append(span)
+        if span.category not in categories:
+            categories.append(span.category)
+    for name, field_spans in by_field.items():
+        text = values.get(name, "")
+        segments: list[tuple[str, str | None]] = []
+        last = 0
+        for span in sorted(field_spans, key=lambda s: (s.start, -s.end)):
+            start, end = max(span.start, last), min(span.end, len(text))
+            if end <= start:
+                continue
+            if start > last:
+                segments.append((text[last:start], None))
+            segments.append((text[start:end], span.category))
+            last = end
+        if segments:
+            if last < len(text):
+                segments.append((text[last:], None))
+            fields.append(FoundField(name, tuple(segments)))
+    return Found(tuple(categories), tuple(fields))
 
 
-def theme_style(clinic: ClinicSettings) -> str:
-    """The CSS custom properties for one clinic's accent colour.
-
-    ``--accent`` fills buttons, ``--on-accent`` is the text on them (white or
-    near-black, whichever contrasts more), ``--accent-text`` colours links, focus
-    rings and borders on white. The colour is checked again here so that nothing
-    but a hex colour can reach the ``<style>`` element.
-    """
-    accent = clinic.accent_color if _HEX_RE.fullmatch(clinic.accent_color) else _DEFAULT_ACCENT
-    rgb = _rgb(accent)
-    white, ink = (255, 255, 255), (17, 17, 17)
-    on_accent = white if _contrast(rgb, white) >= _contrast(rgb, ink) else ink
-    return (
-        f":root{{--accent:{_hex(rgb)};--on-accent:{_hex(on_accent)};"
-        f"--accent-text:{_hex(_text_shade(rgb))}}}"
-    )
+# --- filters -------------------------------------------------------------------
 
 
-def style_hash(ctx: PageContext) -> str:
-    """The CSP source (``'sha256-...'``) allowing the inline theme ``<style>``."""
-    digest = hashlib.sha256(theme_style(ctx.clinic).encode()).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
-
-
-# --- building blocks -------------------------------------------------------
-
-
-def _document(
-    ctx: PageContext,
-    *,
-    title: str,
-    main: str,
-    script: bool = False,
-    header: bool = True,
-) -> str:
-    static = ctx.static_url.rstrip("/")
-    clinic = f'<p class="clinic-name">{_e(ctx.clinic.name)}</p>'
-    top = f'<header class="site">{clinic}</header>\n' if header else ""
-    bottom = "" if header else f'<footer class="site">{clinic}</footer>\n'
-    js = f'<script src="{_e(static)}/form.js" defer></script>\n' if script else ""
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="referrer" content="same-origin">\n'
-        f"<title>{_e(title)} - {_e(ctx.clinic.name)}</title>\n"
-        f'<link rel="stylesheet" href="{_e(static)}/form.css">\n'
-        # The one inline style: the validated accent colour (see theme_style).
-        f"<style>{theme_style(ctx.clinic)}</style>\n"
-        f"{js}</head>\n<body>\n{top}"
-        f'<main id="main">\n{main}</main>\n{bottom}</body>\n</html>\n'
-    )
-
-
-def _safe_href(href: str) -> str | None:
-    scheme = urlsplit(href).scheme.lower()
-    return href if scheme in _SAFE_SCHEMES else None
+def safe_href(href: str) -> str:
+    """The link if it only calls, texts, mails or opens a web page; else ""."""
+    return href if href and urlsplit(href).scheme.lower() in _SAFE_SCHEMES else ""
 
 
 def _local_path(href: str) -> bool:
@@ -159,233 +173,147 @@ def _local_path(href: str) -> bool:
     return href.startswith("/") and not href.startswith(("//", "/\\"))
 
 
-def _tel_href(phone: str) -> str | None:
+def tel_href(phone: str) -> str:
     digits = re.sub(r"[^0-9+]", "", phone)
-    return f"tel:{digits}" if len(digits) >= 3 else None
+    return f"tel:{digits}" if len(digits) >= 3 else ""
 
 
-def _resource(res: CrisisResource, *, big: bool) -> str:
-    href = _safe_href(res.href) if res.href else None
-    contact = f'<span class="resource-contact">{_e(res.contact)}</span>'
-    if href:
-        contact = f'<a class="resource-link" href="{_e(href)}">{contact}</a>'
-    heading = "h2" if big else "h3"
-    return (
-        '<li class="resource">'
-        f'<{heading} class="resource-name">{_e(res.name)}</{heading}>'
-        f"{contact}"
-        f'<p class="resource-purpose">{_e(res.purpose)}</p></li>\n'
+# --- the template environments ---------------------------------------------------
+
+
+class Renderer:
+    """One template environment per language, over the override folder (if any) and
+    the built-in templates; plus a built-in-only set to fall back on."""
+
+    def __init__(self, templates_dir: Path | None) -> None:
+        self.templates_dir = templates_dir
+        self._envs: dict[tuple[str, bool], jinja2.Environment] = {}
+
+    def env(self, lang: str, *, builtin: bool = False) -> jinja2.Environment:
+        key = (lang, builtin or self.templates_dir is None)
+        if key not in self._envs:
+            folders = [BUILTIN_TEMPLATES]
+            if not key[1] and self.templates_dir is not None:
+                folders.insert(0, self.templates_dir)
+            templates = Jinja2Templates(env=_environment(folders, lang))
+            self._envs[key] = templates.env
+        return self._envs[key]
+
+    def render(
+        self, name: str, lang: str, context: Mapping[str, Any], *, fallback: bool = True
+    ) -> str:
+        try:
+            return self.env(lang).get_template(name).render(context)
+        except jinja2.TemplateError as exc:
+            if self.templates_dir is None or not fallback:
+                raise
+            # The template's name and the error class only: values may be health data.
+            log.error("template failed", extra={"template": name, "error": type(exc).__name__})
+            return self.env(lang, builtin=True).get_template(name).render(context)
+
+
+def _environment(folders: Sequence[Path], lang: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["tr"] = functools.partial(i18n.translate, lang)
+    env.filters["safe_href"] = safe_href
+    env.filters["tel_href"] = tel_href
+    env.filters["field_label"] = lambda name: i18n.translate(lang, label(name)).capitalize()
+    env.globals.update(
+        autocomplete=_AUTOCOMPLETE, input_types=_INPUT_TYPE, honeypot_name=HONEYPOT,
+        notice=NOTICE, known_categories=KNOWN_CATEGORIES, no_findings=NO_FINDINGS,
+    )  # fmt: skip
+    return env
 
 
-def _resources(crisis: CrisisSettings, *, big: bool) -> str:
-    items = "".join(_resource(r, big=big) for r in crisis.resources)
-    cls = "resources resources-big" if big else "resources"
-    return f'<ul class="{cls}">\n{items}</ul>\n'
+@functools.cache
+def renderer(templates_dir: Path | None) -> Renderer:
+    return Renderer(templates_dir)
 
 
-def _crisis_block(ctx: PageContext) -> str:
-    """Resources first, under one short heading: the same markup for page and script."""
-    note = f'<p class="crisis-note">{_e(ctx.crisis.note)}</p>\n' if ctx.crisis.note else ""
-    return (
-        '<section class="crisis" aria-labelledby="crisis-title">\n'
-        '<h1 id="crisis-title" tabindex="-1">Help is here, right now</h1>\n'
-        f"{_resources(ctx.crisis, big=True)}{note}</section>\n"
-        '<section class="received" aria-labelledby="received-title">\n'
-        '<h2 id="received-title">Your message reached us</h2>\n'
-        "<p>Thank you for writing to us. A member of our staff "
-        "will call you back. Please reach out to one of the services above now, "
-        "and do not wait for our call.</p>\n</section>\n"
-    )
+def check_templates(settings: PagesSettings) -> None:
+    """Render every page with the clinic's templates in every language; raise
+    ConfigError naming the template, line and problem when one fails."""
+    if settings.templates_dir is None:
+        return
+    ctx = PageContext(clinic=ClinicSettings(), crisis=CrisisSettings(), pages=settings, strict=True)
+    for lang in settings.languages:
+        env = renderer(settings.templates_dir).env(lang)
+        for name in PAGE_TEMPLATES:
+            try:
+                env.get_template(name)  # compiles it and everything it extends
+                _example(ctx, name, lang)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"pages.templates_dir: {exc.filename or exc.name}, line {exc.lineno}: "
+                    f"{exc.message}"
+                ) from None
+            except jinja2.TemplateError as exc:
+                raise ConfigError(
+                    f"pages.templates_dir: {name} ({lang}) does not render: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
 
 
-def _gentle_resources(ctx: PageContext) -> str:
-    return (
-        '<aside class="support" aria-labelledby="support-title">\n'
-        '<h2 id="support-title">If things feel hard right now</h2>\n'
-        "<p>You do not have to wait for our reply. These services are free, "
-        "confidential and open at any hour:</p>\n"
-        f"{_resources(ctx.crisis, big=False)}</aside>\n"
-    )
+def _example(ctx: PageContext, name: str, lang: str) -> Page:
+    """One page rendered with example values (every variable a page can see)."""
+    form = FormSettings(fields=["name", "email", "phone", "message", "subject"])
+    if name == "form.html":
+        return form_page(ctx, "contact", form, errors={"email": "x", "_next": "y"}, lang=lang)
+    if name == "medical.html":
+        spans = (ExampleReason("message", 0, 4, "condition"),)
+        values = {"message": "text"}
+        return medical_page(ctx, "contact", form, values=values, spans=spans, lang=lang)
+    if name == "crisis.html":
+        return crisis_page(ctx, "contact", form, lang=lang)
+    if name == "thanks.html":
+        return thanks_page(ctx, "contact", form, resources=True, lang=lang)
+    return message_page(ctx, title="t", message="m", back="/f/contact", lang=lang)
 
 
-def _thanks_block(ctx: PageContext, *, resources: bool) -> str:
-    support = _gentle_resources(ctx) if resources else ""
-    return (
-        '<section class="thanks" aria-labelledby="thanks-title">\n'
-        '<h1 id="thanks-title" tabindex="-1">Thank you, your message was sent</h1>\n'
-        "<p>It has reached us, and our staff will get back to you.</p>\n"
-        f"</section>\n{support}"
-    )
+@dataclass(frozen=True)
+class ExampleReason:
+    field: str
+    start: int
+    end: int
+    category: str
 
 
-def _phone_line(clinic: ClinicSettings) -> str:
-    if not clinic.phone:
-        return ""
-    href = _tel_href(clinic.phone)
-    phone = _e(clinic.phone)
-    number = f'<a href="{_e(href)}">{phone}</a>' if href else phone
-    return f'<p class="medical-phone">Our phone number: {number}</p>\n'
+# --- pages ---------------------------------------------------------------------
 
 
-def _medical_block(ctx: PageContext, *, level: int) -> str:
-    """What to do about medical details: plain words, no blame, how to reach us."""
-    h = f"h{level}"
-    return (
-        '<section class="medical" id="medical-notice" tabindex="-1" '
-        'aria-labelledby="medical-title">\n'
-        f'<{h} id="medical-title">Your message has not been sent yet</{h}>\n'
-        '<p class="medical-detail">It seems to include medical details, such as a '
-        "health condition, a medication or a date of birth. Email is not private "
-        "enough for them, so to protect your privacy we keep them out of it. "
-        "We have not sent or kept your message.</p>\n"
-        "<p><strong>To tell us about your health privately:</strong> "
-        f'<span class="medical-secure">{_e(ctx.clinic.secure_contact)}</span></p>\n'
-        f"{_phone_line(ctx.clinic)}"
-        "<p>Or take the medical details out of your message below and send it "
-        "again. Your text is still here for you.</p>\n</section>\n"
-    )
+def _render(ctx: PageContext, name: str, lang: str | None, **values: Any) -> Page:
+    lang = ctx.language(lang)
+    context = {
+        "lang": lang,
+        "clinic": ctx.clinic,
+        "crisis": ctx.crisis.for_language(lang),
+        "static": ctx.static_url.rstrip("/"),
+        "theme_style": colour.theme_style(ctx.clinic.accent_color),
+        "script": False,
+        "resources_first": False,
+        "title": "",
+        **values,
+    }
+    body = renderer(ctx.pages.templates_dir).render(name, lang, context, fallback=not ctx.strict)
+    return Page(body, lang)
 
 
-def _error_summary(form: FormSettings, errors: Mapping[str, str]) -> str:
-    ordered = [f for f in form.fields if f in errors] + [f for f in errors if f not in form.fields]
-    items = []
-    for name in ordered:
-        text = _e(errors[name])
-        if name in form.fields:
-            text = f'<a href="#f-{_e(name)}">{text}</a>'
-        items.append(f"<li>{text}</li>\n")
-    count = len(ordered)
-    what = "one thing" if count == 1 else f"{count} things"
-    return (
-        '<div class="error-summary" id="error-summary" role="alert" tabindex="-1" '
-        'aria-labelledby="error-summary-title">\n'
-        f'<h2 id="error-summary-title">Please check {what} before sending</h2>\n'
-        f"<ul>\n{''.join(items)}</ul>\n</div>\n"
-    )
-
-
-def _field(name: str, form: FormSettings, value: str, error: str | None) -> str:
-    fid = f"f-{_e(name)}"
-    required = name in form.required
-    marker = ' <span class="req">(required)</span>' if required else ""
-    attrs = [f'id="{fid}"', f'name="{_e(name)}"']
-    if required:
-        attrs.append("required")
-    if name in _AUTOCOMPLETE:
-        attrs.append(f'autocomplete="{_AUTOCOMPLETE[name]}"')
-    error_html = ""
-    if error is not None:
-        attrs += ['aria-invalid="true"', f'aria-describedby="{fid}-error"']
-        error_html = (
-            f'<p class="field-error" id="{fid}-error">'
-            f'<span class="visually-hidden">Error: </span>{_e(error)}</p>\n'
-        )
-    if form.multiline(name):
-        control = f'<textarea {" ".join(attrs)} rows="8">{_e(value)}</textarea>'
-    else:
-        kind = _INPUT_TYPE.get(name, "text")
-        control = f'<input type="{kind}" {" ".join(attrs)} value="{_e(value)}">'
-    cls = "field field-invalid" if error is not None else "field"
-    return (
-        f'<div class="{cls}" data-field="{_e(name)}">\n'
-        f'<label for="{fid}">{_e(label(name).capitalize())}{marker}</label>\n'
-        f"{error_html}{control}\n</div>\n"
-    )
-
-
-def _honeypot() -> str:
-    # For bots only: hidden from sight, from the tab order and from screen readers.
-    return (
-        '<div class="hp" aria-hidden="true">\n'
-        f'<label for="f-{HONEYPOT}">Leave this field empty</label>\n'
-        f'<input type="text" id="f-{HONEYPOT}" name="{HONEYPOT}" value="" '
-        'tabindex="-1" autocomplete="off">\n</div>\n'
-    )
-
-
-def _form(
-    form_id: str,
-    form: FormSettings,
-    values: Mapping[str, str],
-    errors: Mapping[str, str],
-    hidden: Mapping[str, str],
-) -> str:
-    action = "/f/" + quote(form_id, safe="")
-    fields = "".join(_field(n, form, values.get(n, ""), errors.get(n)) for n in form.fields)
-    extra = "".join(
-        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">\n' for k, v in hidden.items()
-    )
-    # novalidate: the server's messages (beside each field, in plain words) replace
-    # the browser's bubbles, with or without JavaScript.
-    pow_attr, pow_note = "", ""
-    if form.proof_of_work:
-        # form.js solves the challenge into the hidden "altcha" field before sending.
-        pow_attr = f' data-pow="{_e(action)}/challenge"'
-        extra += '<input type="hidden" name="altcha" value="">\n'
-        pow_note = (
-            '<noscript><p class="notice">This form runs a short spam check in your browser '
-            "and needs JavaScript. If you cannot turn it on, please call us.</p></noscript>\n"
-        )
-    return (
-        f"{pow_note}"
-        f'<form class="relay-form" action="{_e(action)}" method="post" novalidate '
-        f"data-relay-form{pow_attr}>\n"
-        f"{fields}{_honeypot()}{extra}"
-        '<div class="actions"><button type="submit" class="button">Send message</button></div>\n'
-        "</form>\n"
-    )
-
-
-def _notice() -> str:
-    return f'<p class="notice">{_e(NOTICE)}</p>\n'
-
-
-def _crisis_hint(ctx: PageContext) -> str:
-    """A quiet line under the form: this form is not for emergencies."""
-    if not ctx.crisis.resources:
-        return ""
-    items = []
-    for res in ctx.crisis.resources:
-        href = _safe_href(res.href) if res.href else None
-        contact = _e(res.contact)
-        if href:
-            contact = f'<a href="{_e(href)}">{contact}</a>'
-        items.append(f"<li>{contact}: {_e(res.name)}</li>\n")
-    return (
-        '<aside class="crisis-hint" aria-labelledby="crisis-hint-title">\n'
-        '<h2 id="crisis-hint-title">In a crisis? Do not wait for a reply</h2>\n'
-        f"<ul>\n{''.join(items)}</ul>\n</aside>\n"
-    )
-
-
-def _templates(ctx: PageContext) -> str:
-    """Markup that form.js fills in and shows: rendered here, so escaped here."""
-    return (
-        f'<template id="relay-tpl-thanks">\n{_thanks_block(ctx, resources=False)}</template>\n'
-        f'<template id="relay-tpl-support">\n{_gentle_resources(ctx)}</template>\n'
-        f'<template id="relay-tpl-crisis">\n{_crisis_block(ctx)}</template>\n'
-        f'<template id="relay-tpl-medical">\n{_medical_block(ctx, level=2)}</template>\n'
-    )
-
-
-def _form_section(
-    ctx: PageContext,
-    form_id: str,
-    form: FormSettings,
-    values: Mapping[str, str],
-    errors: Mapping[str, str],
-    hidden: Mapping[str, str],
-) -> str:
-    summary = _error_summary(form, errors) if errors else ""
-    return (
-        f"{summary}{_notice()}"
-        '<div class="status" id="relay-status" role="alert" tabindex="-1" hidden></div>\n'
-        f"{_form(form_id, form, values, errors, hidden)}{_crisis_hint(ctx)}{_templates(ctx)}"
-    )
-
-
-# --- pages -----------------------------------------------------------------
+def _form_values(
+    form_id: str, form: FormSettings, values: Mapping[str, str], errors: Mapping[str, str],
+    hidden: Mapping[str, str], found: Found | None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "form_id": form_id, "form": form, "values": values, "errors": errors, "hidden": hidden,
+        "action": "/f/" + quote(form_id, safe=""), "found": found, "script": True,
+    }  # fmt: skip
 
 
 def form_page(
@@ -396,14 +324,12 @@ def form_page(
     values: Mapping[str, str] = _NO_VALUES,
     errors: Mapping[str, str] = _NO_VALUES,
     hidden: Mapping[str, str] = _NO_VALUES,
-) -> str:
+    lang: str | None = None,
+) -> Page:
     """The hosted form; with ``errors`` (field -> sentence) the page that lists them."""
-    title = f"Error: {form.title}" if errors else form.title
-    main = (
-        f'<h1 id="form-title">{_e(form.title)}</h1>\n'
-        f"{_form_section(ctx, form_id, form, values, errors, hidden)}"
+    return _render(
+        ctx, "form.html", lang, **_form_values(form_id, form, values, errors, hidden, None)
     )
-    return _document(ctx, title=title, main=main, script=True)
 
 
 def medical_page(
@@ -413,38 +339,74 @@ def medical_page(
     *,
     values: Mapping[str, str],
     hidden: Mapping[str, str] = _NO_VALUES,
-) -> str:
-    """The 422 page for medical details: why, how to reach us privately, the text kept."""
-    main = (
-        f"{_medical_block(ctx, level=1)}"
-        f'<h2 id="form-title">{_e(form.title)}</h2>\n'
-        f"{_form_section(ctx, form_id, form, values, _NO_VALUES, hidden)}"
-    )
-    return _document(ctx, title="Your message has not been sent yet", main=main, script=True)
+    spans: Sequence[Span] = (),
+    lang: str | None = None,
+) -> Page:
+    """The 422 page for medical details: why, how to reach us privately, what was found
+    (``spans`` highlighted in a read-only copy of the text), and the text kept for
+    editing, with a second button to send it without those words."""
+    found = found_in(values, spans)
+    return _render(
+        ctx, "medical.html", lang,
+        **_form_values(form_id, form, values, _NO_VALUES, hidden, found),
+    )  # fmt: skip
 
 
-def crisis_page(ctx: PageContext, form_id: str, form: FormSettings) -> str:
+def crisis_page(
+    ctx: PageContext, form_id: str, form: FormSettings, *, lang: str | None = None
+) -> Page:
     """After a crisis message was accepted: the resources before anything else."""
     del form_id, form  # the same page for every form; kept for a uniform signature
-    return _document(ctx, title="Help is here, right now", main=_crisis_block(ctx), header=False)
+    return _render(ctx, "crisis.html", lang, resources_first=True)
 
 
 def thanks_page(
-    ctx: PageContext, form_id: str, form: FormSettings, *, resources: bool = False
-) -> str:
+    ctx: PageContext,
+    form_id: str,
+    form: FormSettings,
+    *,
+    resources: bool = False,
+    lang: str | None = None,
+) -> Page:
     """The built-in thank-you page; ``resources`` adds a gentle box of crisis services."""
     again = "/f/" + quote(form_id, safe="")
-    main = (
-        f"{_thanks_block(ctx, resources=resources)}"
-        f'<p><a href="{_e(again)}">Send another message</a></p>\n'
-    )
-    return _document(ctx, title=f"Message sent: {form.title}", main=main)
+    return _render(ctx, "thanks.html", lang, form=form, with_resources=resources, again=again)
 
 
-def message_page(ctx: PageContext, *, title: str, message: str, back: str | None = None) -> str:
-    """A plain page for 404, 405, 413, 429, 503 and the like."""
-    link = ""
-    if back is not None and (_local_path(back) or _safe_href(back)):
-        link = f'<p><a href="{_e(back)}">Go back</a></p>\n'
-    main = f"<h1>{_e(title)}</h1>\n<p>{_e(message)}</p>\n{link}"
-    return _document(ctx, title=title, main=main)
+def message_page(
+    ctx: PageContext,
+    *,
+    title: str,
+    message: str,
+    back: str | None = None,
+    lang: str | None = None,
+) -> Page:
+    """A plain page for 404, 405, 413, 429, 503 and the like (texts already translated)."""
+    link = back if back is not None and (_local_path(back) or safe_href(back)) else None
+    return _render(ctx, "message.html", lang, title=title, message=message, back=link)
+
+
+def style_hash(ctx: PageContext) -> str:
+    """The CSP source (``'sha256-...'``) allowing the inline theme ``<style>``."""
+    return colour.style_hash(ctx.clinic.accent_color)
+
+
+def theme_style(clinic: ClinicSettings) -> str:
+    """The theme ``<style>`` content for one clinic (see relay.colour)."""
+    return colour.theme_style(clinic.accent_color)
+
+
+__all__ = [
+    "NOTICE",
+    "CrisisResource",
+    "Page",
+    "PageContext",
+    "check_templates",
+    "crisis_page",
+    "form_page",
+    "medical_page",
+    "message_page",
+    "style_hash",
+    "thanks_page",
+    "theme_style",
+]

@@ -15,6 +15,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from starlette.requests import Request
 
 from relay.errors import BadBody
+from relay.i18n import Text
 from relay.settings import LimitsSettings
 from relay.submission import single_values
 
@@ -24,13 +25,15 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "appli
 async def _read_body(request: Request[Any], limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
+        raise BadBody(413, "Too large", Text("The form is larger than {limit} bytes.", limit=limit))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:  # chunked, or a Content-Length that lied
-            raise BadBody(413, "Too large", f"The form is larger than {limit} bytes.")
+            raise BadBody(
+                413, "Too large", Text("The form is larger than {limit} bytes.", limit=limit)
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -59,7 +62,7 @@ async def read_posted(
         if not isinstance(data, dict):
             raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
         if len(data) > limits.max_fields:
-            raise BadBody(400, "Too many fields", f"At most {limits.max_fields} fields.")
+            raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=limits.max_fields))
         return data, set()
     try:
         parser: FormParser | MultiPartParser

@@ -166,6 +166,41 @@ class CrisisResource(_Section):
     contact: str  # how to reach it
     purpose: str  # what for
     href: str = ""  # tel:/sms: link for phones
+    checked: str = ""  # when someone last confirmed it works as written (YYYY-MM-DD)
+
+
+# 988 in Spanish (checked 2026-11-30 against 988lifeline.org "what to expect"): call
+# 988 and press 2, or text AYUDA to 988. Not the former "press 3" option, which ended.
+SPANISH_RESOURCES = [
+    CrisisResource(
+        name="988 Línea de Prevención del Suicidio y Crisis, en español",
+        contact="Llame al 988 y marque 2",
+        purpose="Apoyo gratuito y confidencial en español, a cualquier hora",
+        href="tel:988",
+        checked="2026-11-30",
+    ),
+    CrisisResource(
+        name="988 por mensaje de texto, en español",
+        contact="Envíe AYUDA al 988",
+        purpose="Escriba con un consejero capacitado en español, a cualquier hora",
+        href="sms:988?&body=AYUDA",
+        checked="2026-11-30",
+    ),
+    CrisisResource(
+        name="Servicios de emergencia",
+        contact="Llame al 911",
+        purpose="Si usted u otra persona está en peligro inmediato",
+        href="tel:911",
+        checked="2026-11-30",
+    ),
+]
+
+
+class CrisisLanguage(_Section):
+    """The resources and note shown to visitors reading one language."""
+
+    resources: list[CrisisResource]
+    note: str = ""
 
 
 class CrisisSettings(_Section):
@@ -175,22 +210,41 @@ class CrisisSettings(_Section):
             contact="Call or text 988",
             purpose="Free, confidential support, any time, for anyone in distress",
             href="tel:988",
+            checked="2026-11-30",
         ),
         CrisisResource(
             name="Emergency services",
             contact="Call 911",
             purpose="If you or someone else is in immediate danger",
             href="tel:911",
+            checked="2026-11-30",
         ),
         CrisisResource(
             name="Crisis Text Line",
             contact="Text HOME to 741741",
             purpose="Text with a trained crisis counselor, any time",
             href="sms:741741?&body=HOME",
+            checked="2026-11-30",
         ),
     ]
     note: str = "This form is not watched around the clock. Please do not wait for our reply."
     verified: str = "2026-11"  # when the resource list was last checked
+    # Per language (``[crisis.languages.es]``): resources and note for visitors who read
+    # it. A language without an entry gets ``resources`` and ``note`` above.
+    languages: dict[str, CrisisLanguage] = {
+        "es": CrisisLanguage(
+            resources=SPANISH_RESOURCES,
+            note="Este formulario no se revisa a todas horas. Por favor, no espere nuestra "
+            "respuesta.",
+        )
+    }
+
+    def for_language(self, lang: str) -> CrisisSettings:
+        """The resources and note for visitors reading ``lang``."""
+        own = self.languages.get(lang)
+        if own is None:
+            return self
+        return self.model_copy(update={"resources": own.resources, "note": own.note})
 
 
 MULTILINE_FIELDS = frozenset({"message"})
@@ -215,6 +269,8 @@ class FormSettings(_Section):
     # A self-hosted proof-of-work check (ALTCHA protocol) that the page's script solves
     # before sending. Off by default: with it on, the form needs JavaScript.
     proof_of_work: bool = False
+    # The clinic's language for the staff email ("" = pages.default_language).
+    language: Literal["", "en", "es"] = ""
 
     @field_validator("fields")
     @classmethod
@@ -273,6 +329,23 @@ class ScreeningSettings(_Section):
     lexicon_dir: Path | None = None
 
 
+class PagesSettings(_Section):
+    """The visitor pages: languages offered, and a clinic's own templates."""
+
+    languages: list[Literal["en", "es"]] = ["en", "es"]
+    default_language: Literal["en", "es"] = "en"
+    # A folder whose templates replace the built-in ones of the same name.
+    templates_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _default_offered(self) -> PagesSettings:
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language!r} is not in languages")
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ValueError(f"templates_dir {str(self.templates_dir)!r} is not a folder")
+        return self
+
+
 class SecuritySettings(_Section):
     signing_key: SecretStr = SecretStr("")
     # Proof-of-work difficulty: the browser tries up to this many hashes (about a second
@@ -317,6 +390,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     screening: ScreeningSettings = ScreeningSettings()
     inbox: InboxSettings = InboxSettings()
+    pages: PagesSettings = PagesSettings()
     forms: dict[str, FormSettings] = {"contact": FormSettings()}
 
     @field_validator("forms")

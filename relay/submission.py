@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 
 from relay.errors import InvalidSubmission
+from relay.i18n import Text
 from relay.settings import FormSettings, LimitsSettings
 
 HONEYPOT = "_gotcha"
 NEXT = "_next"
 
+# Text: English here, translated where a page or problem knows the visitor's language.
 LABELS = {
-    "name": "your name",
-    "email": "your email address",
-    "phone": "your phone number",
-    "message": "your message",
-    "subject": "a subject",
+    "name": Text("your name"),
+    "email": Text("your email address"),
+    "phone": Text("your phone number"),
+    "message": Text("your message"),
+    "subject": Text("a subject"),
 }
 
 # Refused in one-line fields: every C0/C1 control (Unicode category Cc: CR, LF, NUL,
@@ -72,16 +74,20 @@ def _check_email(value: str) -> str:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
         raise ValueError(
-            "Please check your email address: it should look like name@example.com."
+            Text("Please check your email address: it should look like name@example.com.")
         ) from None
     if result.ascii_email is not None:
         local = result.ascii_email.rpartition("@")[0]
         if len(local) > 64 or len(result.ascii_email) > 254:
-            raise ValueError("Please check your email address: it is longer than addresses can be.")
+            raise ValueError(
+                Text("Please check your email address: it is longer than addresses can be.")
+            )
     if result.ascii_email is None:
         raise ValueError(
-            "We cannot reply to an address with accents or non-Latin letters before the @. "
-            "Please give another address, or leave your phone number."
+            Text(
+                "We cannot reply to an address with accents or non-Latin letters before the @. "
+                "Please give another address, or leave your phone number."
+            )
         )
     return result.ascii_email
 
@@ -89,7 +95,7 @@ def _check_email(value: str) -> str:
 def _check_phone(value: str) -> str:
     digits = sum(ch.isdigit() for ch in value)
     if not _PHONE_RE.match(value) or not 7 <= digits <= 15:
-        raise ValueError("Please enter a phone number we can call, such as (555) 123-4567.")
+        raise ValueError(Text("Please enter a phone number we can call, such as (555) 123-4567."))
     return value
 
 
@@ -121,10 +127,10 @@ def validate(
     for name in form.fields:
         raw = posted.get(name, "")
         if name in repeated:
-            problems[name] = f"Please send {label(name)} only once."
+            problems[name] = Text("Please send {label} only once.", label=label(name))
             continue
         if not isinstance(raw, str):
-            problems[name] = f"Please write {label(name)} as text."
+            problems[name] = Text("Please write {label} as text.", label=label(name))
             continue
         multiline = form.multiline(name)
         limit = limits.max_text_chars if multiline else limits.max_line_chars
@@ -133,24 +139,27 @@ def validate(
         if multiline:
             cleaned = _clean_text(raw)
             if cleaned is None:
-                problems[name] = (
-                    f"{label(name).capitalize()} contains invisible control characters."
+                problems[name] = Text(
+                    "{label} contains invisible control characters.", label=label(name)
                 )
                 continue
             value = unicodedata.normalize("NFC", cleaned).strip()
         elif _NOT_ONE_LINE.search(raw) or _ENCODED_WORD.search(raw):
-            problems[name] = f"Please write {label(name)} on one line, without special characters."
+            problems[name] = Text(
+                "Please write {label} on one line, without special characters.", label=label(name)
+            )
             continue
         else:
             value = unicodedata.normalize("NFC", raw).strip()
         if len(value) > limit:
-            problems[name] = (
-                f"{label(name).capitalize()} is too long: please keep it under {limit} characters."
-            )
+            problems[name] = Text(
+                "{label} is too long: please keep it under {limit} characters.",
+                label=label(name), limit=limit,
+            )  # fmt: skip
             continue
         if not value:
             if name in form.required:
-                problems[name] = f"Please fill in {label(name)}."
+                problems[name] = Text("Please fill in {label}.", label=label(name))
             continue
         try:
             if name == "email":
@@ -158,7 +167,7 @@ def validate(
             elif name == "phone":
                 value = _check_phone(value)
         except ValueError as exc:
-            problems[name] = str(exc)
+            problems[name] = exc.args[0]  # the Text itself, so it can be translated
             continue
         fields[name] = value
     if problems:

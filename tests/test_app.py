@@ -196,7 +196,7 @@ def test_invalid_fields_html_keeps_the_text(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert "Please fill in your email address." in response.text
-    assert "My question &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; more" in response.text
+    assert "My question &lt;b&gt;&#34;quoted&#34;&lt;/b&gt; &amp; more" in response.text
 
 
 def test_honeypot_looks_accepted_but_stores_nothing(client: TestClient, tmp_path: Path) -> None:

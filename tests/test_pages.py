@@ -423,7 +423,10 @@ def test_form_carries_templates_for_the_script(ctx: PageContext, form: FormSetti
     """The script's thank-you, crisis and medical markup is rendered server-side."""
     doc = parse(form_page(ctx, "contact", form))
     ids = {t.attrs["id"] for t in doc.find_all("template")}
-    assert ids == {"relay-tpl-thanks", "relay-tpl-support", "relay-tpl-crisis", "relay-tpl-medical"}
+    assert ids == {
+        "relay-tpl-thanks", "relay-tpl-support", "relay-tpl-crisis", "relay-tpl-medical",
+        "relay-tpl-redact", "relay-tpl-categories", "relay-tpl-strings",
+    }  # fmt: skip
     status = doc.by_id("relay-status")
     assert (status.attrs["role"], "hidden" in status.attrs) == ("alert", True)
 

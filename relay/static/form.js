@@ -7,8 +7,9 @@
  * visitor's text is never cleared unless the message was accepted.
  *
  * No framework, no inline code (CSP friendly), no innerHTML: the markup comes
- * from <template> elements rendered and escaped by relay/pages.py, and values
- * from the server are set with textContent.
+ * from <template> elements rendered and escaped by relay/templates, and values
+ * from the server are set with textContent. The sentences this script writes come
+ * from the page too (#relay-tpl-strings), so they are in the page's language.
  */
 (function () {
   "use strict";
@@ -21,7 +22,26 @@
   var button = form.querySelector("button[type=submit]");
   var statusBox = document.getElementById("relay-status");
   var busy = false;
+  var submitter = null;
   var SAFE_SCHEMES = /^(tel|sms|mailto|https?):/i;
+  var strings = readStrings();
+
+  // The page's sentences by key; English only if a clinic's template left them out.
+  function readStrings() {
+    var out = {};
+    var tpl = document.getElementById("relay-tpl-strings");
+    if (tpl && tpl.content) {
+      Array.prototype.forEach.call(tpl.content.querySelectorAll("[data-key]"), function (el) {
+        out[el.getAttribute("data-key")] = el.textContent;
+      });
+    }
+    return out;
+  }
+
+  function say(key, fallback, n) {
+    var text = strings[key] || fallback;
+    return n === undefined ? text : text.replace("{n}", String(n));
+  }
 
   function fromTemplate(id) {
     var tpl = document.getElementById(id);
@@ -58,7 +78,7 @@
       if (!button.hasAttribute("data-label")) {
         button.setAttribute("data-label", button.textContent);
       }
-      button.textContent = on ? "Sending" : button.getAttribute("data-label");
+      button.textContent = on ? say("sending", "Sending") : button.getAttribute("data-label");
     }
   }
 
@@ -92,6 +112,10 @@
     var notice = document.getElementById("medical-notice");
     if (notice && notice.querySelector("h1")) {
       promoteFormTitle();
+    }
+    var redact = form.querySelector("button[name=_send_redacted]");
+    if (redact) {
+      redact.parentNode.removeChild(redact);
     }
     ["error-summary", "medical-notice"].forEach(function (id) {
       var el = document.getElementById(id);
@@ -135,16 +159,16 @@
     var h2 = document.createElement("h2");
     h2.id = "error-summary-title";
     h2.textContent =
-      "Please check " +
-      (errors.length === 1 ? "one thing" : errors.length + " things") +
-      " before sending";
+      errors.length === 1
+        ? say("one-thing", "Please check one thing before sending")
+        : say("n-things", "Please check {n} things before sending", errors.length);
     var list = document.createElement("ul");
     summary.appendChild(h2);
     summary.appendChild(list);
 
     errors.forEach(function (err) {
       var name = String(err.field || "");
-      var text = String(err.detail || "Please check this field.");
+      var text = String(err.detail || say("check-field", "Please check this field."));
       var item = document.createElement("li");
       var el = control(name);
       if (el) {
@@ -157,7 +181,7 @@
         p.id = el.id + "-error";
         var hidden = document.createElement("span");
         hidden.className = "visually-hidden";
-        hidden.textContent = "Error: ";
+        hidden.textContent = say("error", "Error:") + " ";
         p.appendChild(hidden);
         p.appendChild(document.createTextNode(text));
         el.parentNode.insertBefore(p, el);
@@ -198,8 +222,90 @@
     if (secure && data.secure_contact) {
       secure.textContent = String(data.secure_contact);
     }
+    if (Array.isArray(data.spans) && data.spans.length) {
+      showFound(frag, data.spans);
+    }
     form.parentNode.insertBefore(frag, firstBeforeForm());
     focusFirst(notice);
+  }
+
+  /* The words found, marked in a read-only copy of the text as the server saw it
+   * (line breaks as \n, NFC, trimmed: see relay/submission.py), and the second
+   * button that sends the message without them. */
+  function showFound(frag, spans) {
+    var found = frag.querySelector(".medical-found");
+    var list = frag.querySelector(".medical-categories");
+    var copy = frag.querySelector(".medical-highlight");
+    if (!found || !list || !copy) {
+      return;
+    }
+    var names = {};
+    var catalog = document.getElementById("relay-tpl-categories");
+    if (catalog && catalog.content) {
+      Array.prototype.forEach.call(catalog.content.querySelectorAll("li"), function (li) {
+        names[li.getAttribute("data-category")] = li.textContent;
+      });
+    }
+    var byField = {};
+    var seen = {};
+    spans.forEach(function (span) {
+      var category = String(span.category || "");
+      if (/^crisis/.test(category)) {
+        return;
+      }
+      var field = String(span.field || "message");
+      (byField[field] = byField[field] || []).push(span);
+      if (!seen[category]) {
+        seen[category] = true;
+        var li = document.createElement("li");
+        li.setAttribute("data-category", category);
+        li.textContent = names[category] || names[""] || category;
+        list.appendChild(li);
+      }
+    });
+    Object.keys(byField).forEach(function (field) {
+      var el = control(field);
+      if (!el) {
+        return;
+      }
+      var text = el.value.replace(/\r\n?/g, "\n");
+      text = (text.normalize ? text.normalize("NFC") : text).trim();
+      var p = document.createElement("p");
+      p.className = "highlighted-text";
+      p.setAttribute("data-field", field);
+      var last = 0;
+      byField[field]
+        .slice()
+        .sort(function (a, b) {
+          return a.start - b.start;
+        })
+        .forEach(function (span) {
+          var start = Math.max(Number(span.start) || 0, last);
+          var end = Math.min(Number(span.end) || 0, text.length);
+          if (end <= start) {
+            return;
+          }
+          p.appendChild(document.createTextNode(text.slice(last, start)));
+          var mark = document.createElement("mark");
+          mark.setAttribute("data-category", String(span.category || ""));
+          mark.textContent = text.slice(start, end);
+          p.appendChild(mark);
+          last = end;
+        });
+      p.appendChild(document.createTextNode(text.slice(last)));
+      copy.appendChild(p);
+    });
+    found.hidden = false;
+    var hint = frag.querySelector(".medical-redact-hint");
+    if (hint) {
+      hint.hidden = false;
+    }
+    var redact = fromTemplate("relay-tpl-redact");
+    var actions = form.querySelector(".actions");
+    if (redact && actions) {
+      actions.appendChild(document.createTextNode(" "));
+      actions.appendChild(redact);
+    }
   }
 
   function showProblem(detail, retryAfter) {
@@ -208,15 +314,16 @@
     }
     statusBox.textContent = "";
     var p = document.createElement("p");
-    var text = detail || "Something went wrong and your message was not sent.";
+    var text = detail || say("failed", "Something went wrong and your message was not sent.");
     if (retryAfter && /^\d+$/.test(retryAfter)) {
       var secs = parseInt(retryAfter, 10);
       text +=
-        " You can try again in " +
-        (secs <= 90 ? "a minute" : Math.ceil(secs / 60) + " minutes") +
-        ".";
+        " " +
+        (secs <= 90
+          ? say("retry-minute", "You can try again in a minute.")
+          : say("retry-minutes", "You can try again in {n} minutes.", Math.ceil(secs / 60)));
     }
-    p.textContent = text + " Your text is still here.";
+    p.textContent = text + " " + say("text-kept", "Your text is still here.");
     statusBox.appendChild(p);
     statusBox.hidden = false;
     focusFirst(statusBox);
@@ -293,7 +400,7 @@
     var frag = fromTemplate("relay-tpl-thanks");
     if (!frag) {
       form.hidden = true;
-      showProblem("Thank you, your message was sent.");
+      showProblem(say("sent", "Thank you, your message was sent."));
       return;
     }
     if (Array.isArray(data.resources) && data.resources.length) {
@@ -329,12 +436,12 @@
       return;
     }
     var fallback = {
-      413: "Your message is too long to send. Please shorten it.",
-      429: "Too many messages were sent from here in a short time.",
-      503: "We cannot take messages right now.",
+      413: say("too-large", "Your message is too long to send. Please shorten it."),
+      429: say("too-many", "Too many messages were sent from here in a short time."),
+      503: say("unavailable", "We cannot take messages right now."),
     }[response.status];
     showProblem(
-      String(data.detail || fallback || "Your message was not sent."),
+      String(data.detail || fallback || say("not-sent", "Your message was not sent.")),
       response.headers.get("Retry-After")
     );
   }
@@ -417,6 +524,8 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    // Which button sent it ("Send without these words" adds _send_redacted=1).
+    submitter = event.submitter || null;
     if (busy) {
       return;
     }
@@ -426,14 +535,20 @@
         setBusy(false);
         clearMessages();
         showProblem(
-          "This form could not finish its spam check in your browser, so your message " +
-            "was not sent. Please reload the page and try again, or call us."
+          say(
+            "pow-failed",
+            "This form could not finish its spam check in your browser, so your message " +
+              "was not sent. Please reload the page and try again, or call us."
+          )
         );
       });
   });
 
   function send() {
     var body = new URLSearchParams(new FormData(form));
+    if (submitter && submitter.name) {
+      body.append(submitter.name, submitter.value);
+    }
     fetch(form.action, {
       method: "POST",
       headers: {
@@ -454,8 +569,11 @@
         setBusy(false);
         clearMessages();
         showProblem(
-          "We could not reach the clinic's server, so your message was not sent. " +
-            "Please check your connection and try again."
+          say(
+            "offline",
+            "We could not reach the clinic's server, so your message was not sent. " +
+              "Please check your connection and try again."
+          )
         );
       });
   }
