@@ -30,6 +30,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
 from relay.delivery import Sender, Worker, make_sender
+from relay.inbox import inbox_in_use, open_inbox
+from relay.inbox_web import InboxWeb
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import GroupCommit, SqliteOutbox
@@ -58,6 +60,11 @@ def create_app(
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis, pages=settings.pages)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
     access = AccessLog.Counter()
+    # The staff pages exist once an inbox does (a key that does not open it stops here).
+    inbox_web = None
+    if inbox_in_use(settings):
+        store, _ = open_inbox(settings, clock=clock)
+        inbox_web = InboxWeb(store, settings, page_context, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -75,6 +82,8 @@ def create_app(
             async with anyio.create_task_group() as tg:
                 if run_worker:
                     tg.start_soon(worker.run)
+                if inbox_web is not None:
+                    tg.start_soon(inbox_web.keep, metrics)
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
                     settings=settings, outbox=outbox, worker=worker, metrics=metrics,
@@ -88,6 +97,8 @@ def create_app(
                 tg.cancel_scope.cancel()
         finally:
             outbox.close()
+            if inbox_web is not None:
+                inbox_web.close()
             log.info("relay stopped")
 
     routes = [
@@ -103,6 +114,7 @@ def create_app(
         Route("/f/{form_id}/thanks", intake.thanks, methods=["GET"]),
         Route("/f/{form_id}/support", intake.support, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        *(inbox_web.routes() if inbox_web is not None else []),
     ]
     return Starlette(
         routes=routes,
