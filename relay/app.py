@@ -33,6 +33,8 @@ from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
 from relay.delivery import Sender, Worker, WorkerThread, make_sender
 from relay.errors import OutboxUnavailable
+from relay.inbox import inbox_in_use, open_inbox
+from relay.inbox_web import InboxWeb
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import SqliteOutbox
@@ -66,6 +68,11 @@ def create_app(
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
     access = AccessLog.Counter()
     document = json.dumps(openapi_document(settings)).encode()
+    # The staff pages exist once an inbox does (a key that does not open it stops here).
+    inbox_web = None
+    if inbox_in_use(settings):
+        inbox, _ = open_inbox(settings, clock=clock)
+        inbox_web = InboxWeb(inbox, answers, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -93,6 +100,8 @@ def create_app(
                 if run_worker:
                     delivery.start()
                     tg.start_soon(housekeeping, store, settings, clock)
+                if inbox_web is not None:
+                    tg.start_soon(inbox_web.keep, metrics)
                 log.info("relay started", extra={"forms": sorted(settings.forms)})
                 yield State(
                     pipeline=pipeline, answers=answers, store=store, worker=worker,
@@ -104,6 +113,8 @@ def create_app(
         finally:
             await anyio.to_thread.run_sync(delivery.stop)
             outbox.close()
+            if inbox_web is not None:
+                inbox_web.close()
             log.info("relay stopped")
 
     async def openapi(request: Request[State]) -> Response:
@@ -122,6 +133,7 @@ def create_app(
         Route("/f/{form_id}/thanks", intake.thanks, methods=["GET"]),
         Route("/f/{form_id}/support", intake.support, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        *(inbox_web.routes() if inbox_web is not None else []),
     ]
     return Starlette(
         routes=routes,

@@ -1,4 +1,4 @@
-"""``contact-relay``: serve, check-config, screen, outbox, send-test.
+"""``contact-relay``: serve, check-config, screen, outbox, send-test, staff, inbox, audit.
 
 Loads Settings once per command and passes them down. Exit codes: 0 ok, 1 a
 configuration or operational problem (with a one-paragraph message on stderr), 2 usage.
@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay import __version__
+from relay import __version__, cli_inbox
 from relay.errors import ConfigError, OutboxCorrupt
+from relay.inbox import inbox_in_use, key_file, open_inbox
 from relay.outbox import STATES, Item, SqliteOutbox
 from relay.settings import Settings, load_settings, unknown_variables
 from relay.storage import unusable_folder
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     send_test = with_config(sub.add_parser("send-test", help="send one test message for real"))
     send_test.add_argument("--form", default=None, help="form id (default: the first form)")
+    cli_inbox.add_parsers(sub, with_config)
     return parser
 
 
@@ -86,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from relay.cli_send_test import send_test
 
             return send_test(settings, args.form)
+        if args.command == "staff":
+            return cli_inbox.run_staff(settings, args)
+        if args.command == "inbox":
+            return cli_inbox.run_rotate(settings, args)
+        if args.command == "audit":
+            return cli_inbox.run_audit(settings, args.since)
     except (ConfigError, OutboxCorrupt) as exc:
         print(f"contact-relay: {exc}", file=sys.stderr)
         return 1
@@ -118,6 +126,13 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         from relay.delivery import MaildirSender
 
         MaildirSender(settings.storage.maildir)
+    # Likewise the inbox: a missing or wrong key stops here, before anything is accepted.
+    if inbox_in_use(settings):
+        inbox, generated = open_inbox(settings, clock=time.time)
+        inbox.close()
+        if generated:
+            print(f"contact-relay: a new inbox key was written to {key_file(settings)}; "
+                  "back it up (see README, 'Inbox key').", file=sys.stderr)  # fmt: skip
     loop, http = _server_implementation()
     log.info("server", extra={"loop": loop, "http": http})
     config = uvicorn.Config(

@@ -6,6 +6,8 @@ ids, codes and classes only, because message text is health data.
 
     Exception
     +-- ConfigError                 bad configuration: the CLI exits 1, serve does not start
+    |   +-- InboxKeyError           the inbox key is missing, malformed or not the one the
+    |                               held messages were sealed with; nothing is changed
     +-- OutboxCorrupt               the outbox database failed its integrity check; left alone
     +-- RelayError
         +-- BadBody                 400/413/415: the body is not a readable form
@@ -25,6 +27,10 @@ from collections.abc import Mapping
 
 class ConfigError(Exception):
     """The configuration is wrong; the message says where and how to fix it."""
+
+
+class InboxKeyError(ConfigError):
+    """The inbox key cannot open what is stored; the message says how to recover."""
 
 
 class OutboxCorrupt(Exception):

@@ -47,6 +47,17 @@ class Metrics:
         self.delivery_held = Gauge(
             "relay_delivery_held", "1 while delivery is held by a configuration fault.", registry=r
         )
+        self.inbox_held = Gauge(
+            "relay_inbox_held", "Held messages not yet marked handled (hold policy).", registry=r
+        )
+        self.inbox_oldest_unread = Gauge(
+            "relay_inbox_oldest_unread_age_seconds",
+            "Age of the oldest unread held message.",
+            registry=r,
+        )
+        self.inbox_purged = Counter(
+            "relay_inbox_purged", "Held messages deleted after their retention period.", registry=r
+        )
         self.latency = Histogram(
             "relay_request_duration_seconds",
             "Request latency by route template and status.",

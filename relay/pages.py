@@ -386,6 +386,11 @@ def message_page(
     return _render(ctx, "message.html", lang, title=title, message=message, back=link)
 
 
+def render(ctx: PageContext, name: str, lang: str | None, **values: Any) -> Page:
+    """Any template over base.html, with the common context (for the staff pages)."""
+    return _render(ctx, name, lang, **values)
+
+
 def style_hash(ctx: PageContext) -> str:
     """The CSP source (``'sha256-...'``) allowing the inline theme ``<style>``."""
     return colour.style_hash(ctx.clinic.accent_color)
@@ -406,6 +411,7 @@ __all__ = [
     "form_page",
     "medical_page",
     "message_page",
+    "render",
     "style_hash",
     "thanks_page",
     "theme_style",

@@ -34,7 +34,7 @@ from relay.errors import ConfigError
 DEFAULT_CONFIG = Path("config/relay.toml")
 ENV_PREFIX = "RELAY_"
 # Only these may come from ``RELAY_<PATH>_FILE`` (Docker secrets).
-SECRET_PATHS = {("smtp", "password"), ("security", "signing_key")}
+SECRET_PATHS = {("smtp", "password"), ("security", "signing_key"), ("inbox", "key")}
 # RELAY_ variables that are not settings: read by the scripts and the test suite.
 OTHER_VARIABLES = {"RELAY_CONFIG", "RELAY_EXTRAS", "RELAY_REQUIRE_BROWSER"}
 MIN_SIGNING_KEY = 32  # characters: an HMAC-SHA256 key shorter than this is guessable
@@ -434,6 +434,24 @@ class SecuritySettings(_Section):
         return value
 
 
+class InboxSettings(_Section):
+    """The ``hold`` inbox (relay.inbox): where staff read held messages after signing in."""
+
+    public_url: str = ""  # e.g. https://forms.clinic.example; the notice links here
+    key: SecretStr = SecretStr("")  # base64 of 32 bytes; empty: <data_dir>/inbox.key
+    session_idle_minutes: int = Field(15, ge=1, le=24 * 60)
+    retention_days: float = Field(30, gt=0, le=3650)
+    done_retention_days: float = Field(7, gt=0, le=3650)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s?#]*)?", value):
+            raise ValueError(f"not an http(s) base URL: {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -452,6 +470,7 @@ class Settings(BaseSettings):
     crisis: CrisisSettings = CrisisSettings()
     security: SecuritySettings = SecuritySettings()
     screening: ScreeningSettings = ScreeningSettings()
+    inbox: InboxSettings = InboxSettings()
     pages: PagesSettings = PagesSettings()
     forms: dict[str, FormSettings] = {"contact": FormSettings()}
 

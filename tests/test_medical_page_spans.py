@@ -17,7 +17,9 @@ def test_detected_words_are_marked_and_escaped() -> None:
     page = medical_page(CTX, "contact", FORM, values={"message": text}, spans=spans)
     assert '<mark data-category="medication">lithium</mark>' in page
     assert '<mark data-category="medication">Keppra</mark>' in page
-    assert '&lt;b&gt;I take&lt;/b&gt; <mark data-category="medication">lithium</mark> &amp; ' in page
+    assert (
+        '&lt;b&gt;I take&lt;/b&gt; <mark data-category="medication">lithium</mark> &amp; ' in page
+    )
     assert "<b>" not in page
 
 
