@@ -84,7 +84,10 @@ def create_app(
         key = load_or_create_key(
             settings.security.signing_key.get_secret_value(), settings.storage.data_dir
         )
-        store = Store(outbox, give_up_after=settings.delivery.give_up_after, clock=clock)
+        store = Store(
+            outbox, give_up_after=settings.delivery.give_up_after, clock=clock,
+            inbox=inbox_web.store if inbox_web is not None else None,
+        )  # fmt: skip
         worker = Worker(
             outbox, sender or make_sender(settings), settings.delivery, metrics, clock=clock
         )

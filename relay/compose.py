@@ -229,9 +229,11 @@ def draft_urgent(
     now: datetime,
     written_in: str = "",
     staff_language: str = "en",
+    held_link: str = "",
 ) -> Draft:
     """The urgent call-back notice for a visitor whose message reads as a crisis
-    (``written_in``: as in draft_submission)."""
+    (``written_in``: as in draft_submission). ``held_link``: the form holds medical
+    messages, so the text waits in the inbox there and is never in this email."""
     name = fields.get("name") or "a website visitor"
     contact = "\n".join(
         f"{label(k).removeprefix('your ').capitalize()}: {fields[k]}"
@@ -239,7 +241,9 @@ def draft_urgent(
         if fields.get(k)
     )
     shown = "\n".join(f"  - {r}" for r in resources)
-    if include_message and fields.get("message"):
+    if held_link:
+        text = f"Their message is kept privately; read it after signing in:\n{held_link}\n"
+    elif include_message and fields.get("message"):
         text = f"Their message:\n\n{fields['message']}\n"
     else:
         text = (
@@ -262,5 +266,42 @@ def draft_urgent(
         subject=f"URGENT: please call back {name} (crisis)",
         date=format_datetime(now.astimezone(UTC)),
         message_id=message_id(submission_id, from_address, "urgent"), headers=tuple(headers),
+        body=body,
+    )  # fmt: skip
+
+
+def draft_notice(
+    *,
+    form_id: str,
+    form_title: str,
+    from_address: str,
+    recipients: Sequence[str],
+    submission_id: str,
+    link: str,
+    now: datetime,
+    possible_crisis: bool = False,
+) -> Draft:
+    """The notice of a held message (the ``hold`` policy): which form, when, and where to
+    read it. No message text, no health detail, no visitor name, no Reply-To."""
+    first = (
+        "The screening was not sure whether it speaks of a crisis: please read it first.\n\n"
+        if possible_crisis
+        else ""
+    )
+    body = (
+        f'A message sent through the "{form_title}" form on {_when(now)} includes health '
+        "details, so it was not sent by email: it is kept encrypted in the relay.\n\n"
+        f"{first}Read it after signing in:\n{link}\n\n"
+        f"-- \nSubmission {submission_id}, screening: medical, kept private (hold)\n"
+    )
+    headers = _headers(submission_id, "medical", form_id)
+    if possible_crisis:
+        headers.append((CRISIS_HEADER, "possible"))
+    marker = "[Possible crisis] " if possible_crisis else ""
+    return Draft(
+        from_address=from_address, to=tuple(recipients), reply_to=None,
+        subject=f"{marker}Private message received: {form_title}",
+        date=format_datetime(now.astimezone(UTC)),
+        message_id=message_id(submission_id, from_address, "notice"), headers=tuple(headers),
         body=body,
     )  # fmt: skip

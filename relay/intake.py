@@ -112,9 +112,11 @@ async def thanks(request: Request[State]) -> Response:
         return answers.problem(request, NOT_FOUND)
     form_id, form = found
     resources = request.query_params.get("resources") == "1"
+    held = request.query_params.get("held") == "1"
     page = pages.thanks_page(
-        answers.pages, form_id, form, resources=resources, lang=answers.language(request)
-    )
+        answers.pages, form_id, form, resources=resources, held=held,
+        lang=answers.language(request),
+    )  # fmt: skip
     return answers.html(request, page)
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from relay.screening import Language, Reason, Verdict
 
-AcceptedLabel = Literal["accepted", "suspected", "spam"]
+AcceptedLabel = Literal["accepted", "suspected", "spam", "held"]
 
 
 @dataclass(frozen=True)

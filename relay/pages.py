@@ -366,11 +366,14 @@ def thanks_page(
     form: FormSettings,
     *,
     resources: bool = False,
+    held: bool = False,
     lang: str | None = None,
 ) -> Page:
-    """The built-in thank-you page; ``resources`` adds a gentle box of crisis services."""
+    """The built-in thank-you page; ``resources`` adds a gentle box of crisis services,
+    ``held`` says the message was kept privately (the ``hold`` policy)."""
     again = "/f/" + quote(form_id, safe="")
-    return _render(ctx, "thanks.html", lang, form=form, with_resources=resources, again=again)
+    return _render(ctx, "thanks.html", lang, form=form, with_resources=resources, again=again,
+                   held=held)  # fmt: skip
 
 
 def message_page(

@@ -29,13 +29,13 @@ from relay.errors import BadBody, OutboxUnavailable
 from relay.i18n import Text
 from relay.metrics import Metrics
 from relay.origins import OriginCheck, next_url
-from relay.outcome import Accepted, Invalid, MedicalRefused, Outcome, Refused
+from relay.outcome import Accepted, AcceptedLabel, Invalid, MedicalRefused, Outcome, Refused
 from relay.parsing import read_posted
 from relay.policy import Items, decide
 from relay.ratelimit import RateLimiter
 from relay.screening import Lexicon, Screening, screen_fields
 from relay.settings import FormSettings, Settings
-from relay.store import Store
+from relay.store import Held, Store
 from relay.submission import HONEYPOT, NEXT, SEND_REDACTED, check, cleaned, displayable
 
 FORBIDDEN = Refused(
@@ -132,8 +132,19 @@ class Pipeline:
         language = screening.language
         accepted = Accepted("accepted", sid, screening.verdict,
                             screening.show_crisis_resources, language, redirect)  # fmt: skip
+        held = None
+        if decision.keep_private:
+            reasons = [{"category": r.category, "field": r.field, "start": r.start, "end": r.end}
+                       for r in screening.reasons]  # fmt: skip
+            held = Held(sid, a.form_id, now, dict(sub.fields), reasons, language)
         if decision.action == "urgent":
-            item = self._items.urgent(sub, form, sid, now, language)
+            item = self._items.urgent(sub, form, sid, now, language, held=held is not None)
+        elif decision.action == "hold":
+            item = replace(
+                self._items.notice(a.form_id, form, sid, now,
+                                   possible_crisis=decision.possible_crisis),
+                suspected=spam.suspect, once=spam.once,
+            )  # fmt: skip
         elif decision.action == "drop":  # a bot learns nothing from the answer
             return replace(accepted, label="spam", verdict="clean"), screening.verdict
         elif decision.action == "invalid":
@@ -148,14 +159,15 @@ class Pipeline:
                 sub, form, screening, decision, sid, now, suspected=spam.suspect, once=spam.once
             )
         try:
-            state = await self._store.keep(item)
+            state = await (self._store.keep_held(held, item) if held else self._store.keep(item))
         except OutboxUnavailable:
             return replace(
                 UNAVAILABLE, resources=accepted.resources, language=language
             ), screening.verdict
-        return replace(accepted, label="suspected" if state == "suspected" else "accepted"), (
-            screening.verdict
+        label: AcceptedLabel = (
+            "suspected" if state == "suspected" else "held" if held else "accepted"
         )
+        return replace(accepted, label=label), screening.verdict
 
     async def _limits_step(self, a: Arrival) -> Refused | None:
         """Step 1. The refusal, if any, is returned after the body is screened."""

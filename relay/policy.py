@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from relay.antispam import spam_signals
-from relay.compose import draft_submission, draft_urgent, envelope_sender
+from relay.compose import draft_notice, draft_submission, draft_urgent, envelope_sender
 from relay.outbox import NewItem
 from relay.screening import Screening, redact
 from relay.settings import FormSettings, Settings
 from relay.submission import Submission
 
-Action = Literal["urgent", "drop", "invalid", "refuse", "deliver"]
+Action = Literal["urgent", "drop", "invalid", "refuse", "deliver", "hold"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class Decision:
     # words", or a possible crisis under reject, which is never refused)
     redact: bool = False
     possible_crisis: bool = False
+    # urgent or hold: the text goes to the encrypted inbox (the form's policy is hold)
+    keep_private: bool = False
 
 
 def decide(
@@ -40,8 +42,10 @@ def decide(
     send_redacted: bool,
 ) -> Decision:  # fmt: skip
     """The policy, in order: crisis, honeypot, invalid fields, medical details."""
+    hold = form.medical == "hold"
     if screening.verdict == "crisis":
-        return Decision("urgent")
+        # Under hold the text waits in the inbox; the notice goes out as for any crisis.
+        return Decision("urgent", keep_private=hold)
     if honeypot:
         return Decision("drop")
     if invalid:
@@ -49,9 +53,11 @@ def decide(
     unsure = screening.show_crisis_resources
     if screening.verdict != "medical":
         return Decision("deliver", possible_crisis=unsure)
+    if hold and not send_redacted:
+        return Decision("hold", possible_crisis=unsure, keep_private=True)
     if form.medical == "reject" and not send_redacted and not unsure:
         return Decision("refuse")
-    masked = form.medical == "redact" or send_redacted or form.medical == "reject"
+    masked = form.medical in ("redact", "reject", "hold") or send_redacted
     return Decision("deliver", redact=masked, possible_crisis=unsure)
 
 
@@ -63,20 +69,44 @@ class Items:
         self._from = settings.smtp.from_address
         self._sender = envelope_sender(self._from)
         self._default_language = settings.pages.default_language
+        # Where staff read held messages; without a public URL, a path on this relay.
+        self._inbox_url = settings.inbox.public_url
         # The resource lines of the urgent notice, in each language a visitor may write in.
         self._resources = {
             lang: [f"{r.name}: {r.contact}" for r in settings.crisis.for_language(lang).resources]
             for lang in ("en", "es")
         }
 
+    def notice(
+        self, form_id: str, form: FormSettings, submission_id: str, now: float,
+        *, possible_crisis: bool,
+    ) -> NewItem:  # fmt: skip
+        """The notice of a held message: the form, the time and the inbox link, nothing else."""
+        draft = draft_notice(
+            form_id=form_id, form_title=form.title, from_address=self._from,
+            recipients=form.recipients, submission_id=submission_id,
+            link=self.held_link(submission_id), now=datetime.fromtimestamp(now, UTC),
+            possible_crisis=possible_crisis,
+        )  # fmt: skip
+        return NewItem(
+            id=f"{submission_id}.notice", submission_id=submission_id, form_id=form_id,
+            kind="notice", verdict="medical", message_id=draft.message_id, sender=self._sender,
+            recipients=form.recipients, body=draft.to_json(),
+        )  # fmt: skip
+
     def _staff_language(self, form: FormSettings) -> str:
         return form.language or self._default_language
 
+    def held_link(self, submission_id: str) -> str:
+        return f"{self._inbox_url}/inbox/{submission_id}"
+
     def urgent(
-        self, sub: Submission, form: FormSettings, submission_id: str, now: float, language: str
-    ) -> NewItem:
-        """The urgent call-back notice (the message text only with crisis_include_message),
-        in the clinic's language; it lists the resources the visitor was shown."""
+        self, sub: Submission, form: FormSettings, submission_id: str, now: float, language: str,
+        *, held: bool = False,
+    ) -> NewItem:  # fmt: skip
+        """The urgent call-back notice (the message text only with crisis_include_message,
+        and never when the form holds it: then a link to the inbox), in the clinic's
+        language; it lists the resources the visitor was shown."""
         draft = draft_urgent(
             fields=sub.fields, form_id=sub.form_id, from_address=self._from,
             recipients=form.urgent_recipients, submission_id=submission_id,
@@ -84,6 +114,7 @@ class Items:
             resources=self._resources.get(language, self._resources["en"]),
             reply_to=sub.reply_to, now=datetime.fromtimestamp(now, UTC), written_in=language,
             staff_language=self._staff_language(form),
+            held_link=self.held_link(submission_id) if held else "",
         )  # fmt: skip
         return NewItem(
             id=f"{submission_id}.urgent", submission_id=submission_id, form_id=sub.form_id,

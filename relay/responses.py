@@ -185,7 +185,8 @@ class Answers:
         lang = self.language(request, result.language)
         if wants_json(request):
             body = schemas.Accepted(
-                id=result.submission_id, status="accepted", verdict=result.verdict,
+                id=result.submission_id, verdict=result.verdict,
+                status="held" if result.label == "held" else "accepted",
                 **self._crisis(result.resources, lang),
             )  # fmt: skip
             return json_body(body, status=202, headers=language_headers(lang))
@@ -193,8 +194,10 @@ class Answers:
         base, query = "/f/" + quote(form_id, safe=""), f"{LANG_PARAM}={lang}"
         if result.verdict == "crisis":
             target = f"{base}/support?{query}"
-        elif result.resources:
-            target = f"{base}/thanks?resources=1&{query}"
+        elif result.resources or result.label == "held":
+            flags = "&".join(f for f, on in (("resources=1", result.resources),
+                                             ("held=1", result.label == "held")) if on)  # fmt: skip
+            target = f"{base}/thanks?{flags}&{query}"
         else:
             target = result.redirect or f"{base}/thanks?{query}"
         return RedirectResponse(target, status_code=303)

@@ -50,7 +50,7 @@ class Accepted(_Body):
     unsure about, carries the resources to show at once."""
 
     id: str
-    status: Literal["accepted"]
+    status: Literal["accepted", "held"]
     verdict: Verdict
     resources: list[Resource] | None = None
     note: str | None = None

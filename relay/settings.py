@@ -329,7 +329,7 @@ class FormSettings(_Section):
     allowed_origins: list[str] = []
     redirect: str = ""
     subject: str = "Website contact from {name}"
-    medical: Literal["reject", "redact", "flag"] = "reject"
+    medical: Literal["reject", "redact", "flag", "hold"] = "reject"
     crisis_recipients: list[str] = []
     crisis_include_message: bool = False
     # Posts returned faster than this after the form was served are treated as bots.

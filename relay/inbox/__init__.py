@@ -59,9 +59,12 @@ def key_file(settings: Settings) -> Path:
 
 
 def inbox_in_use(settings: Settings) -> bool:
-    """An inbox exists (staff were added, or messages held): then its key must open it
+    """A form holds medical messages, or an inbox exists already (switching a form back
+    to ``reject`` must not cut staff off from what is held): then its key must open it
     before anything else starts."""
-    return inbox_path(settings).exists()
+    return (
+        any(f.medical == "hold" for f in settings.forms.values()) or inbox_path(settings).exists()
+    )
 
 
 def resolve_key(settings: Settings) -> tuple[InboxKey, bool]:

@@ -215,6 +215,12 @@ class InboxStore:
                 (message_id, form_id, received_at, wrapped, sealed),
             )
 
+    def discard(self, message_id: str) -> None:
+        """Take back a message whose post was not acknowledged (its notice could not be
+        stored): it was never accepted, so it is deleted without an audit entry."""
+        with self._tx() as db:
+            db.execute("DELETE FROM held WHERE id = ?", (message_id,))
+
     def list_held(self) -> list[HeldSummary]:
         rows = self._db.execute(
             "SELECT id, form_id, received_at, state FROM held ORDER BY received_at DESC"
