@@ -484,6 +484,17 @@ class Settings(BaseSettings):
             raise ValueError("configure at least one form")
         return value
 
+    @model_validator(mode="after")
+    def _hold_needs_a_link(self) -> Settings:
+        held = sorted(f for f, form in self.forms.items() if form.medical == "hold")
+        if held and not self.inbox.public_url:
+            raise ValueError(
+                f"forms {', '.join(held)} hold medical messages: set inbox.public_url to the "
+                "address staff open the relay at (the notice links there), e.g. "
+                "https://forms.clinic.example"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -100,3 +100,12 @@ def test_serve_refuses_a_wrong_inbox_key(tmp_path: Path) -> None:
     done = run("serve", env=wrong)
     assert done.returncode == 1
     assert "not the one the held messages" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_hold_without_a_public_url_is_refused(tmp_path: Path) -> None:
+    """A form that holds messages needs inbox.public_url for the notice's link."""
+    config = tmp_path / "relay.toml"
+    config.write_text('[forms.contact]\nmedical = "hold"\n')
+    done = run("check-config", "--config", str(config), env=env_for(tmp_path))
+    assert done.returncode == 1 and "inbox.public_url" in done.stderr
+    assert "Traceback" not in done.stderr
