@@ -343,7 +343,8 @@ class SqliteOutbox:
         try:
             with self._lock:
                 if vacuum:
-                    self._db.execute("PRAGMA incremental_vacuum").fetchall()
+                    # executescript steps the pragma to the end (one step frees one page).
+                    self._db.executescript("PRAGMA incremental_vacuum;")
                 busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                 pages = self._db.execute("PRAGMA freelist_count").fetchone()[0]
                 size = self._db.execute("PRAGMA page_size").fetchone()[0]
