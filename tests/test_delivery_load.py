@@ -154,7 +154,9 @@ async def test_delivery_goes_on_while_the_intake_loop_is_blocked(
         await anyio.sleep(0.2)  # the worker found nothing and waits (60 s poll)
         box.add([new_item() for _ in range(20)], now=time.time(), give_up_after=3600)
         worker.wake()
-        time.sleep(1.0)  # noqa: ASYNC251 (this loop is blocked on purpose)
+        deadline = time.monotonic() + 5
+        while box.stats().counts["sent"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)  # noqa: ASYNC251 (this loop is blocked on purpose)
         assert box.stats().counts["sent"] == 20
     finally:
         await anyio.to_thread.run_sync(thread.stop)
