@@ -56,7 +56,6 @@ def create_app(
     lexicon = lexicon or load_lexicon(settings.screening.lexicon_dir)
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
-    access = AccessLog.Counter()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -111,7 +110,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(AccessLog, metrics=metrics, counter=access),
+            Middleware(AccessLog, metrics=metrics),
             # X-Forwarded-For is believed only from configured proxies (the client
             # address feeds rate limiting); done here rather than in uvicorn so that
             # the in-process tests exercise the same code.
@@ -191,17 +190,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 class AccessLog:
-    """Logs one line per request (method, route template, status, duration), feeds the
-    latency histogram and counts requests in flight (the delivery worker gives way to
-    them). Never the query string, the body or the client's text."""
+    """Logs one line per request (method, route template, status, duration) and feeds
+    the latency histogram. Never the query string, the body or the client's text."""
 
-    class Counter:
-        in_flight = 0
-
-    def __init__(self, app: ASGIApp, metrics: Metrics, counter: Counter) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.counter = counter
         self.log = logging.getLogger("relay.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -217,11 +211,9 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
-        self.counter.in_flight += 1
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.counter.in_flight -= 1
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - start
             self.metrics.latency.labels(route=route, method=scope["method"], status=status).observe(
