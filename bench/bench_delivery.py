@@ -20,10 +20,11 @@ import aiosmtplib
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from relay.compose import draft_submission, render
-from relay.delivery import SmtpSender, Worker
+from relay.delivery import SmtpSender
 from relay.metrics import Metrics
 from relay.outbox import NewItem, SqliteOutbox
 from relay.settings import DeliverySettings, SmtpSettings
+from relay.worker import Worker
 from tests.support import Sink, SinkServer
 
 FIELDS = {

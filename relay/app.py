@@ -29,7 +29,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
-from relay.delivery import Sender, Worker, WorkerThread, make_sender
+from relay.delivery import Sender, make_sender
 from relay.metrics import Metrics
 from relay.openapi import openapi_document
 from relay.outbox import GroupCommit, SqliteOutbox
@@ -39,6 +39,7 @@ from relay.responses import NO_STORE, Problem, problem_response
 from relay.screening import Lexicon, load_lexicon
 from relay.settings import Settings
 from relay.state import State
+from relay.worker import Worker, WorkerThread
 
 log = logging.getLogger("relay.app")
 STATIC_DIR = Path(__file__).parent / "static"

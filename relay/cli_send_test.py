@@ -12,13 +12,14 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from relay.delivery import Worker, make_sender
+from relay.delivery import make_sender
 from relay.intake import build_item, new_submission_id
 from relay.metrics import Metrics
 from relay.outbox import SqliteOutbox
 from relay.screening import Screening
 from relay.settings import Settings
 from relay.submission import Submission
+from relay.worker import Worker
 
 WAIT_FOR_SERVICE = 60.0
 TEST_FIELDS = {

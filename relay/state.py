@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import TypedDict
 
 from relay.antispam import FillToken, ProofOfWork
-from relay.delivery import Worker
 from relay.metrics import Metrics
 from relay.outbox import GroupCommit, SqliteOutbox
 from relay.pages import PageContext
 from relay.ratelimit import RateLimiter
 from relay.screening import Lexicon
 from relay.settings import Settings
+from relay.worker import Worker
 
 
 class State(TypedDict):

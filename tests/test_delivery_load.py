@@ -14,11 +14,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from relay import delivery
-from relay.delivery import MaildirSender, SmtpSender, Worker, WorkerThread
+from relay import worker as worker_module
+from relay.delivery import MaildirSender, SmtpSender
 from relay.metrics import Metrics
 from relay.outbox import NewItem, SqliteOutbox
 from relay.settings import DeliverySettings
+from relay.worker import Worker, WorkerThread
 from tests.smtpd import RecordingHandler, SettingsFactory, SmtpdFactory
 
 NOW = 1_800_000_000.0
@@ -123,7 +124,7 @@ async def test_an_idle_worker_closes_its_connection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After KEEP_OPEN seconds with nothing to send, the worker QUITs the session."""
-    monkeypatch.setattr(delivery, "KEEP_OPEN", 0.2)
+    monkeypatch.setattr(worker_module, "KEEP_OPEN", 0.2)
     server = smtpd()
     outbox.add([new_item()], now=NOW, give_up_after=3600)
     sender = SmtpSender(smtp_settings())
