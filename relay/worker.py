@@ -77,7 +77,9 @@ class Worker:
         if loop is None or _running_loop() is loop:
             self._wake.set()
         elif not self._wake.is_set():
-            loop.call_soon_threadsafe(self._wake.set)
+            # The loop may be gone (shutdown): the poll or the next start finds the item.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         self._wake = anyio.Event()  # bound to this loop, which may not be the creator's
