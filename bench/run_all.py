@@ -25,6 +25,7 @@ def main() -> int:
         ("bench_intake.py", ["--seconds", "2", "--long", "3000"] if args.quick
          else ["--seconds", "10", "--long", "100000"]),
         ("bench_delivery.py", ["--messages", "100" if args.quick else "1000"]),
+        ("bench_flood.py", ["--seconds", "3" if args.quick else "10"]),
         ("bench_screening.py", ["--rounds", "2" if args.quick else "20"]),
         ("crash_soak.py", ["--submissions", "200", "--kills", "2"] if args.quick
          else ["--submissions", "2000", "--kills", "6"]),

@@ -31,7 +31,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relay import intake
 from relay.antispam import FillToken, ProofOfWork, load_or_create_key
-from relay.delivery import Sender, Worker, WorkerThread, make_sender
+from relay.delivery import Sender, make_sender
 from relay.errors import OutboxUnavailable
 from relay.inbox import inbox_in_use, open_inbox
 from relay.inbox_web import InboxWeb
@@ -46,6 +46,7 @@ from relay.screening import Lexicon, load_lexicon
 from relay.settings import Settings
 from relay.state import State
 from relay.store import Store
+from relay.worker import Worker, WorkerThread
 
 log = logging.getLogger("relay.app")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -66,7 +67,6 @@ def create_app(
     page_context = PageContext(clinic=settings.clinic, crisis=settings.crisis, pages=settings.pages)
     answers = Answers(settings, page_context)
     limiter = RateLimiter(settings.limits.rate, settings.limits.storage)
-    access = AccessLog.Counter()
     document = json.dumps(openapi_document(settings)).encode()
     # The staff pages exist once an inbox does (a key that does not open it stops here).
     inbox_web = None
@@ -142,7 +142,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(AccessLog, metrics=metrics, counter=access),
+            Middleware(AccessLog, metrics=metrics),
             # X-Forwarded-For is believed only from configured proxies (the client
             # address feeds rate limiting); done here rather than in uvicorn so that
             # the in-process tests exercise the same code.
@@ -232,17 +232,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 class AccessLog:
-    """Logs one line per request (method, route template, status, duration), feeds the
-    latency histogram and counts requests in flight (the delivery worker gives way to
-    them). Never the query string, the body or the client's text."""
+    """Logs one line per request (method, route template, status, duration) and feeds
+    the latency histogram. Never the query string, the body or the client's text."""
 
-    class Counter:
-        in_flight = 0
-
-    def __init__(self, app: ASGIApp, metrics: Metrics, counter: Counter) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.counter = counter
         self.log = logging.getLogger("relay.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -258,11 +253,9 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
-        self.counter.in_flight += 1
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.counter.in_flight -= 1
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - start
             self.metrics.latency.labels(route=route, method=scope["method"], status=status).observe(

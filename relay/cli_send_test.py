@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-from relay.delivery import Worker, make_sender
+from relay.delivery import make_sender
 from relay.metrics import Metrics
 from relay.outbox import SqliteOutbox
 from relay.pipeline import new_submission_id
@@ -19,6 +19,7 @@ from relay.policy import Decision, Items
 from relay.screening import Screening
 from relay.settings import Settings
 from relay.submission import Submission
+from relay.worker import Worker
 
 WAIT_FOR_SERVICE = 60.0
 TEST_FIELDS = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from relay.delivery import Worker
 from relay.metrics import Metrics
 from relay.pipeline import Pipeline
 from relay.responses import Answers
 from relay.store import Store
+from relay.worker import Worker
 
 
 class State(TypedDict):

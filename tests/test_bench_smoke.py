@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     [
         ("bench_intake.py", ["--seconds", "1", "--long", "1200"], "ratio (relay / bare)"),
         ("bench_delivery.py", ["--messages", "20"], "ratio (relay / raw)"),
+        ("bench_flood.py", ["--seconds", "2", "--connections", "8"], "oldest when it left"),
         ("bench_screening.py", ["--rounds", "1"], "msg/s"),
     ],
 )

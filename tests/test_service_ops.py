@@ -4,6 +4,7 @@ tmpfs, when this process may mount one)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -85,6 +86,21 @@ def test_data_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     for name, path in files.items():
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (name, oct(mode))
+
+
+def test_serve_uses_uvicorns_standard_extras_when_installed(tmp_path: Path) -> None:
+    """serve runs on uvloop and httptools when they are installed (they are pinned),
+    and says which loop and HTTP parser it runs at start."""
+    relay = RelayProcess(tmp_path / "data")
+    relay.start()
+    assert relay.stop()
+    [server] = [json.loads(line) for line in relay.log.read_text().splitlines()
+                if '"event": "server"' in line]  # fmt: skip
+    assert (server["loop"], server["http"]) == (
+        "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "httptools" if importlib.util.find_spec("httptools") else "h11",
+    )
+    assert importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
 
 
 def test_request_cut_off_at_shutdown_is_not_an_error(tmp_path: Path) -> None:

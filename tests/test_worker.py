@@ -15,10 +15,11 @@ import anyio
 import pytest
 
 from relay.compose import Draft, render
-from relay.delivery import MaildirSender, SmtpSender, Worker, backoff
+from relay.delivery import MaildirSender, SmtpSender, backoff
 from relay.metrics import Metrics
 from relay.outbox import Item, NewItem, SqliteOutbox
 from relay.settings import DeliverySettings, SmtpSettings
+from relay.worker import Worker
 from tests.smtpd import (
     HOST,
     PASSWORD,
