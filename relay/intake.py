@@ -280,11 +280,15 @@ def _accepted(
     screening: Screening | None, redirect: str | None,
 ) -> Response:  # fmt: skip
     written = screening.language if screening else None
-    crisis = request.state["settings"].crisis.for_language(page_language(request, written))
+    answer_language = page_language(request, written)
+    crisis = request.state["settings"].crisis.for_language(answer_language)
     verdict = screening.verdict if screening else "clean"
     resources = bool(screening and screening.show_crisis_resources) or verdict == "crisis"
     if wants_json(request):
-        return accepted_json(submission_id, verdict, crisis if resources else None)
+        return accepted_json(
+            submission_id, verdict, crisis if resources else None,
+            answer_language if resources else None,
+        )  # fmt: skip
     # The built-in pages answer in the language the message was written in (when that
     # is the default, Accept-Language may still choose: the detector's "en" is also
     # its answer when it found no evidence either way).

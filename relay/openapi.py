@@ -296,6 +296,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "verdict": {"enum": ["clean", "medical", "crisis"]},
                         "resources": {"type": "array", "items": resource},
                         "note": {"type": "string"},
+                        "language": {"enum": ["en", "es"]},
                     },
                 },
                 "FillToken": {

@@ -146,8 +146,14 @@ def problem_response(
     return html(request, body, status=problem.status, headers=headers)
 
 
-def accepted_json(submission_id: str, verdict: str, crisis: CrisisSettings | None) -> Response:
+def accepted_json(
+    submission_id: str, verdict: str, crisis: CrisisSettings | None, language: str | None = None
+) -> Response:
+    """The 202; ``language``: the one the resources and note are in (form.js shows a
+    crisis page in it when the page around the form speaks another)."""
     body: dict[str, Any] = {"id": submission_id, "status": "accepted", "verdict": verdict}
+    if language is not None:
+        body["language"] = language
     if crisis is not None:
         body["resources"] = [r.model_dump() for r in crisis.resources]
         body["note"] = crisis.note

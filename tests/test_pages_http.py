@@ -259,7 +259,7 @@ def test_a_template_failing_while_serving_falls_back_to_the_builtin(
         encoding="utf-8",
     )
     client = client_for(pages={"templates_dir": str(folder)})
-    with caplog.at_level(logging.ERROR, logger="relay.pages"):
+    with caplog.at_level(logging.ERROR, logger="relay.templating"):
         response = client.get("/nowhere", headers={**BROWSER, "referer": "https://x.example/a"})
     assert response.status_code == 404 and "Go back" in response.text  # the built-in page
     failed = [r for r in caplog.records if r.getMessage() == "template failed"]

@@ -419,6 +419,12 @@
     // A 2xx without JSON (a proxy that rewrote the answer) still means "stored":
     // saying "not sent" there would invite a duplicate.
     if (response.ok && (data.status === "accepted" || !data.status)) {
+      var lang = String(data.language || "");
+      if (data.verdict === "crisis" && lang && lang !== document.documentElement.lang) {
+        // Written in another language than this page's: the crisis page in theirs.
+        window.location.assign(form.action + "/support?lang=" + encodeURIComponent(lang));
+        return;
+      }
       if (data.verdict === "crisis") {
         showCrisis(data);
       } else {

@@ -232,3 +232,26 @@ def test_send_without_these_words_posts_the_flag(
     assert len(posted) == 2 and "_send_redacted=1" in posted[1]
     assert "_send_redacted" not in posted[0]
     assert "message=" in posted[1]
+
+
+def test_crisis_page_in_the_language_written_not_the_browsers(
+    relay: Relay,  # noqa: F811
+    browser: Browser,  # noqa: F811
+    js: bool,
+) -> None:
+    """A Spanish crisis message from an English browser ends on the Spanish crisis page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        java_script_enabled=js, locale="en-US", viewport={"width": 390, "height": 844}
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{relay.url}/f/contact")
+        expect(page.locator("h1")).to_have_text("Contact us")
+        send(page, **PERSON, message=TEXTS["es"]["crisis"])
+        expect(page.locator("h1")).to_have_text(HEADINGS["es"]["crisis"])
+        expect(page.locator(".resource-contact").first).to_have_text("Llame al 988 y marque 2")
+        assert page.evaluate("document.documentElement.lang") == "es"
+    finally:
+        context.close()
