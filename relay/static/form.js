@@ -433,6 +433,14 @@
       return;
     }
     var type = String(data.type || "");
+    var answered = (response.headers.get("Content-Language") || "").split(",")[0].trim();
+    if (response.status === 422 && answered && answered !== document.documentElement.lang) {
+      // The server answers in the language the message was written in, and this page
+      // speaks another: post again without the script (nothing was stored), so the
+      // whole page comes back in the visitor's language with their text kept.
+      postWithoutScript();
+      return;
+    }
     if (response.status === 422 && /\/medical-content$/.test(type)) {
       showMedical(data);
       return;
@@ -450,6 +458,17 @@
       String(data.detail || fallback || say("not-sent", "Your message was not sent.")),
       response.headers.get("Retry-After")
     );
+  }
+
+  function postWithoutScript() {
+    if (submitter && submitter.name) {
+      var flag = document.createElement("input");
+      flag.type = "hidden";
+      flag.name = submitter.name;
+      flag.value = submitter.value;
+      form.appendChild(flag);
+    }
+    HTMLFormElement.prototype.submit.call(form); // no submit event: a plain post
   }
 
   function readJson(response) {

@@ -362,3 +362,24 @@ def test_a_clinic_look_on_every_page_with_the_csp_intact(
     # The form's own pages may be framed by its allowed origin (not the 404 page).
     assert "frame-ancestors 'self' https://clinic.example" in policies[0]
     assert not [c for c in console if "Content Security Policy" in c], console
+
+
+def test_medical_page_in_the_language_written_with_the_script(
+    relay: Relay,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    """From an English page, a Spanish message with medical details comes back as the
+    Spanish medical page, with the text kept and the words marked."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{relay.url}/f/contact")
+        send(page, **PERSON, message=TEXTS["es"]["medical"])
+        expect(page.locator("#medical-title")).to_have_text(HEADINGS["es"]["medical"])
+        expect(page.locator("#f-message")).to_have_value(TEXTS["es"]["medical"])
+        expect(page.locator("#medical-notice mark").first).to_be_visible()
+        assert page.evaluate("document.documentElement.lang") == "es"
+    finally:
+        context.close()
