@@ -215,12 +215,8 @@
     }
     var notice = frag.querySelector("#medical-notice");
     var detail = frag.querySelector(".medical-detail");
-    var secure = frag.querySelector(".medical-secure");
     if (detail && data.detail) {
       detail.textContent = String(data.detail);
-    }
-    if (secure && data.secure_contact) {
-      secure.textContent = String(data.secure_contact);
     }
     if (Array.isArray(data.spans) && data.spans.length) {
       showFound(frag, data.spans);
