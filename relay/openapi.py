@@ -173,6 +173,14 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "enum": sorted(settings.forms)},
     }
+    # The page's language; unknown values fall back to Accept-Language, never an error.
+    lang_param = {
+        "name": "lang",
+        "in": "query",
+        "required": False,
+        "description": "Page language (en, es); else the browser's Accept-Language.",
+        "schema": {"type": "string"},
+    }
     not_found = _problem("Unknown form.")
     json_ok = {"application/json": {"schema": {"type": "object"}}}
     return {
@@ -183,6 +191,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "parameters": [form_param],
                 "get": {
                     "summary": "The hosted form page",
+                    "parameters": [lang_param],
                     "responses": {"200": _page("HTML form"), "404": not_found},
                 },
                 "post": _intake(settings),
@@ -236,7 +245,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "required": False,
                             "description": "1: also show the crisis resources.",
                             "schema": {"type": "string"},
-                        }
+                        },
+                        {
+                            "name": "held",
+                            "in": "query",
+                            "required": False,
+                            "description": "1: the message was kept privately (hold policy).",
+                            "schema": {"type": "string"},
+                        },
+                        lang_param,
                     ],
                     "responses": {"200": _page("Thank-you page"), "404": not_found},
                 },
@@ -245,6 +262,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "parameters": [form_param],
                 "get": {
                     "summary": "The crisis resources page",
+                    "parameters": [lang_param],
                     "responses": {"200": _page("Crisis resources"), "404": not_found},
                 },
             },

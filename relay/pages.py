@@ -25,7 +25,6 @@ Content-Security-Policy: pages load one stylesheet and one deferred script from
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,23 +33,14 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from starlette.templating import Jinja2Templates
 
-from relay import colour, i18n
+from relay import colour
 from relay.errors import ConfigError
 from relay.i18n import N_
-from relay.settings import (
-    ClinicSettings,
-    CrisisResource,
-    CrisisSettings,
-    FormSettings,
-    PagesSettings,
-)
-from relay.submission import HONEYPOT, label
+from relay.settings import ClinicSettings, CrisisSettings, FormSettings, PagesSettings
+from relay.submission import HONEYPOT
+from relay.templating import Renderer
 
-log = logging.getLogger("relay.pages")
-
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 PAGE_TEMPLATES = ("form.html", "medical.html", "crisis.html", "thanks.html", "message.html")
 NOTICE = N_(
     "All indicated fields must be completed. "
@@ -178,64 +168,18 @@ def tel_href(phone: str) -> str:
     return f"tel:{digits}" if len(digits) >= 3 else ""
 
 
-# --- the template environments ---------------------------------------------------
-
-
-class Renderer:
-    """One template environment per language, over the override folder (if any) and
-    the built-in templates; plus a built-in-only set to fall back on."""
-
-    def __init__(self, templates_dir: Path | None) -> None:
-        self.templates_dir = templates_dir
-        self._envs: dict[tuple[str, bool], jinja2.Environment] = {}
-
-    def env(self, lang: str, *, builtin: bool = False) -> jinja2.Environment:
-        key = (lang, builtin or self.templates_dir is None)
-        if key not in self._envs:
-            folders = [BUILTIN_TEMPLATES]
-            if not key[1] and self.templates_dir is not None:
-                folders.insert(0, self.templates_dir)
-            templates = Jinja2Templates(env=_environment(folders, lang))
-            self._envs[key] = templates.env
-        return self._envs[key]
-
-    def render(
-        self, name: str, lang: str, context: Mapping[str, Any], *, fallback: bool = True
-    ) -> str:
-        try:
-            return self.env(lang).get_template(name).render(context)
-        except jinja2.TemplateError as exc:
-            if self.templates_dir is None or not fallback:
-                raise
-            # The template's name and the error class only: values may be health data.
-            log.error("template failed", extra={"template": name, "error": type(exc).__name__})
-            return self.env(lang, builtin=True).get_template(name).render(context)
-
-
-def _environment(folders: Sequence[Path], lang: str) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.filters["tr"] = functools.partial(i18n.translate, lang)
-    env.filters["safe_href"] = safe_href
-    env.filters["tel_href"] = tel_href
-    env.filters["field_label"] = lambda name: i18n.translate(lang, label(name)).capitalize()
-    env.globals.update(
-        autocomplete=_AUTOCOMPLETE, input_types=_INPUT_TYPE, honeypot_name=HONEYPOT,
-        notice=NOTICE, known_categories=KNOWN_CATEGORIES, no_findings=NO_FINDINGS,
-    )  # fmt: skip
-    return env
-
-
 @functools.cache
 def renderer(templates_dir: Path | None) -> Renderer:
-    return Renderer(templates_dir)
+    """The environments for one templates folder, built once and shared."""
+    return Renderer(
+        templates_dir,
+        filters={"safe_href": safe_href, "tel_href": tel_href},
+        globals={
+            "autocomplete": _AUTOCOMPLETE, "input_types": _INPUT_TYPE,
+            "honeypot_name": HONEYPOT, "notice": NOTICE,
+            "known_categories": KNOWN_CATEGORIES, "no_findings": NO_FINDINGS,
+        },
+    )  # fmt: skip
 
 
 def check_templates(settings: PagesSettings) -> None:
@@ -402,20 +346,3 @@ def style_hash(ctx: PageContext) -> str:
 def theme_style(clinic: ClinicSettings) -> str:
     """The theme ``<style>`` content for one clinic (see relay.colour)."""
     return colour.theme_style(clinic.accent_color)
-
-
-__all__ = [
-    "NOTICE",
-    "CrisisResource",
-    "Page",
-    "PageContext",
-    "check_templates",
-    "crisis_page",
-    "form_page",
-    "medical_page",
-    "message_page",
-    "render",
-    "style_hash",
-    "thanks_page",
-    "theme_style",
-]

@@ -129,8 +129,7 @@ class Answers:
         if not resources:
             return {}
         crisis = self.settings.crisis.for_language(lang)
-        listed = [schemas.Resource(name=r.name, contact=r.contact, purpose=r.purpose, href=r.href)
-                  for r in crisis.resources]  # fmt: skip
+        listed = [schemas.Resource(**r.model_dump()) for r in crisis.resources]
         return {"resources": listed, "note": crisis.note}
 
     def problem(
@@ -184,9 +183,12 @@ class Answers:
     ) -> Response:
         lang = self.language(request, result.language)
         if wants_json(request):
+            # ``language``: the one the resources are in (form.js shows a crisis page in it
+            # when the page around the form speaks another).
             body = schemas.Accepted(
                 id=result.submission_id, verdict=result.verdict,
                 status="held" if result.label == "held" else "accepted",
+                language=lang if result.resources else None,
                 **self._crisis(result.resources, lang),
             )  # fmt: skip
             return json_body(body, status=202, headers=language_headers(lang))

@@ -26,6 +26,7 @@ class Resource(_Body):
     contact: str
     purpose: str
     href: str = ""
+    checked: str = ""  # when someone last confirmed it works as written (YYYY-MM-DD)
 
 
 class Span(_Body):
@@ -54,6 +55,7 @@ class Accepted(_Body):
     verdict: Verdict
     resources: list[Resource] | None = None
     note: str | None = None
+    language: Literal["en", "es"] | None = None  # of resources and note, when present
 
 
 class Problem(_Body):

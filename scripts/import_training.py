@@ -72,12 +72,21 @@ def main(argv: list[str]) -> int:
             continue
         problems, counts = check(path, taken)
         if problems:
-            print(f"{path.name}: NOT copied, {len(problems)} problems:\n  " + "\n  ".join(problems[:20]))
+            print(
+                f"{path.name}: NOT copied, {len(problems)} problems:\n  "
+                + "\n  ".join(problems[:20])
+            )
             status = 1
             continue
         shutil.copyfile(path, target)
-        taken |= {str(json.loads(line)["id"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
-        print(f"{path.name}: copied, {sum(counts.values())} messages ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+        taken |= {
+            str(json.loads(line)["id"])
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        }
+        print(
+            f"{path.name}: copied, {sum(counts.values())} messages ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+        )
     return status
 
 

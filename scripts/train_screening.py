@@ -146,7 +146,9 @@ def matrix(rows: list[Row], vocabulary: dict[str, int], which: int) -> csr_matri
 
 def fit(rows: list[Row]) -> tuple[dict[str, int], list[LogisticRegression]]:
     counts = Counter(n for row in rows for n in row.names)
-    vocabulary = {n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))}
+    vocabulary = {
+        n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))
+    }
     models = []
     for which, c, positive in ((0, C_CRISIS, ("crisis",)), (1, C_MEDICAL, ("medical", "crisis"))):
         x = matrix(rows, vocabulary, which)
@@ -194,10 +196,16 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
         return share(clean, lambda i: scores[i][0] >= crisis or rows[i].has_id or scores[i][1] >= t)
 
     medical = _lowest(grid, stopped, CLEAN_STOPPED_BUDGET)
-    return {"crisis": round(crisis, 4), "crisis_possible": round(min(possible, crisis), 4), "medical": round(medical, 4)}
+    return {
+        "crisis": round(crisis, 4),
+        "crisis_possible": round(min(possible, crisis), 4),
+        "medical": round(medical, 4),
+    }
 
 
-def verdicts(rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]) -> list[tuple[str, bool]]:
+def verdicts(
+    rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]
+) -> list[tuple[str, bool]]:
     out = []
     for row, (c, m) in zip(rows, scores, strict=True):
         if c >= limits["crisis"]:
@@ -227,7 +235,9 @@ def figures(rows: list[Row], got: list[tuple[str, bool]]) -> dict[str, Any]:
         "crisis_recognised": ratio(confusion["crisis"]["crisis"], n["crisis"]),
         "crisis_shown_resources": ratio(resources["crisis"], n["crisis"]),
         "medical_or_crisis_caught": ratio(caught, n["medical"] + n["crisis"]),
-        "clean_stopped": ratio(confusion["clean"]["medical"] + confusion["clean"]["crisis"], n["clean"]),
+        "clean_stopped": ratio(
+            confusion["clean"]["medical"] + confusion["clean"]["crisis"], n["clean"]
+        ),
         "clean_sent_as_crisis": ratio(confusion["clean"]["crisis"], n["clean"]),
         "clean_shown_resources": ratio(resources["clean"], n["clean"]),
         "confusion": confusion,
@@ -248,7 +258,12 @@ def report(rows: list[Row], got: list[tuple[str, bool]]) -> dict[str, Any]:
     return out
 
 
-def model_text(vocabulary: dict[str, int], models: list[LogisticRegression], limits: dict[str, float], summary: str) -> str:
+def model_text(
+    vocabulary: dict[str, int],
+    models: list[LogisticRegression],
+    limits: dict[str, float],
+    summary: str,
+) -> str:
     crisis, medical = models
     out = [
         "# Screening models: logistic-regression weights per feature, written by",
@@ -277,7 +292,11 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
     cv["writers"] = sorted({row.group for row in rows})
     vocabulary, models = fit(rows)
     summary = f"{len(rows)} messages from {len(cv['writers'])} writers ({', '.join(f'{k} {v}' for k, v in cv['overall']['by_label'].items())})"
-    return model_text(vocabulary, models, limits, summary), json.dumps(cv, indent=1, sort_keys=True) + "\n", cv
+    return (
+        model_text(vocabulary, models, limits, summary),
+        json.dumps(cv, indent=1, sort_keys=True) + "\n",
+        cv,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
 def print_figures(cv: dict[str, Any]) -> None:
     """The leave-one-writer-out figures (no message text)."""
     print(f"thresholds: {cv['thresholds']}")
-    print(f"{'leave-one-writer-out':22} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}")
+    print(
+        f"{'leave-one-writer-out':22} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}"
+    )
     for name in ("overall", "en", "es"):
         f = cv[name]
         print(f"{name:22} {f['messages']:>5} {_pct(f['crisis_recognised']):>7} {_pct(f['medical_or_crisis_caught']):>7} "

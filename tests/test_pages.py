@@ -518,3 +518,58 @@ def test_message_page_has_title_message_and_back_link(ctx: PageContext) -> None:
     assert doc.find("h1").all_text() == "Please wait"
     assert doc.find("a").attrs["href"] == "/f/contact"
     assert not parse(message_page(ctx, title="t", message="m")).find_all("a")
+
+
+# --- what the screening found, on the medical page ---------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    field: str
+    start: int
+    end: int
+    category: str
+
+
+def test_found_spans_are_clipped_merged_and_crisis_free() -> None:
+    """Overlapping spans mark once, spans past the end are clipped, crisis spans and
+    empty ones are left out; the text in the segments adds up to the original."""
+    from relay.pages import found_in
+
+    text = "I take lithium 600 mg daily"
+    spans = [
+        Found("message", 7, 14, "medication"),
+        Found("message", 10, 21, "dose"),  # overlaps the medication
+        Found("message", 22, 99, "condition"),  # past the end
+        Found("message", 5, 5, "dob"),  # empty
+        Found("message", 0, 1, "crisis.passive"),
+        Found("subject", 0, 3, "condition"),  # a field with no value
+    ]
+    found = found_in({"message": text}, spans)
+    (message,) = found.fields
+    assert "".join(t for t, _ in message.segments) == text
+    assert [(t, c) for t, c in message.segments if c] == [
+        ("lithium", "medication"), (" 600 mg", "dose"), ("daily", "condition"),
+    ]  # fmt: skip
+    assert "crisis.passive" not in found.categories
+
+
+def test_medical_page_without_spans_offers_no_second_button(
+    ctx: PageContext, form: FormSettings
+) -> None:
+    """With nothing to highlight there is no "Send without these words" and no list."""
+    doc = parse(medical_page(ctx, "contact", form, values={"message": "x"}))
+    assert not [b for b in doc.find("form").find_all("button") if b.attrs.get("name")]
+    assert "hidden" in doc.by_id("medical-found").attrs
+
+
+def test_highlighted_text_is_escaped(ctx: PageContext, form: FormSettings) -> None:
+    """The visitor's text inside and around <mark> stays text, never markup."""
+    text = f"{HOSTILE} lithium {HOSTILE}"
+    start = text.index("lithium")
+    spans = [Found("message", start - 3, start + 7, "medication")]
+    html = medical_page(ctx, "contact", form, values={"message": text}, spans=spans)
+    assert "<script>alert" not in html
+    copy = parse(html).by_id("medical-found").find("p", class_="highlighted-text")
+    assert copy.all_text() == text
+    assert copy.find("mark").all_text() == text[start - 3 : start + 7]

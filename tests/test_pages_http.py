@@ -259,9 +259,52 @@ def test_a_template_failing_while_serving_falls_back_to_the_builtin(
         encoding="utf-8",
     )
     client = client_for(pages={"templates_dir": str(folder)})
-    with caplog.at_level(logging.ERROR, logger="relay.pages"):
+    with caplog.at_level(logging.ERROR, logger="relay.templating"):
         response = client.get("/nowhere", headers={**BROWSER, "referer": "https://x.example/a"})
     assert response.status_code == 404 and "Go back" in response.text  # the built-in page
     failed = [r for r in caplog.records if r.getMessage() == "template failed"]
     assert [getattr(r, "template", None) for r in failed] == ["message.html"]
     assert "x.example" not in caplog.text
+
+
+# --- configuration ------------------------------------------------------------------
+
+
+def run_cli(tmp_path: Path, toml: str, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "relay.toml"
+    config.write_text(toml, encoding="utf-8")
+    env = {"RELAY_STORAGE__DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "relay", *args, "--config", str(config)]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def test_pages_settings_are_checked(tmp_path: Path) -> None:
+    """A default language not offered, or a templates_dir that is no folder, is refused."""
+    bad = run_cli(tmp_path, '[pages]\nlanguages = ["en"]\ndefault_language = "es"\n',
+                  "check-config")  # fmt: skip
+    assert bad.returncode == 1 and "default_language" in bad.stderr
+    missing = run_cli(tmp_path, f'[pages]\ntemplates_dir = "{tmp_path / "nope"}"\n',
+                      "check-config")  # fmt: skip
+    assert missing.returncode == 1 and "is not a folder" in missing.stderr
+
+
+def test_a_clinic_sets_its_spanish_resources_and_a_good_override_passes(
+    tmp_path: Path, client_for: Factory
+) -> None:
+    """[crisis.languages.es] replaces the Spanish list; check-config accepts good templates."""
+    toml = (
+        f'[pages]\ntemplates_dir = "{clinic_templates(tmp_path / "mine")}"\n'
+        "[[crisis.languages.es.resources]]\n"
+        'name = "Línea local"\ncontact = "Llame al 555 010 9999"\npurpose = "Apoyo local"\n'
+        'href = "tel:5550109999"\nchecked = "2026-11-30"\n'
+    )
+    done = run_cli(tmp_path, toml, "check-config")
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout
+    assert '"Llame al 555 010 9999"' in shown and '"checked": "2026-11-30"' in shown
+    client = client_for(crisis={"languages": {"es": {"resources": [
+        {"name": "Línea local", "contact": "Llame al 555 010 9999", "purpose": "Apoyo local"}
+    ]}}})  # fmt: skip
+    page = client.get("/f/contact/support?lang=es").text
+    assert "Llame al 555 010 9999" in page and "marque 2" not in page
+    assert "Call or text 988" in client.get("/f/contact/support?lang=en").text

@@ -215,12 +215,8 @@
     }
     var notice = frag.querySelector("#medical-notice");
     var detail = frag.querySelector(".medical-detail");
-    var secure = frag.querySelector(".medical-secure");
     if (detail && data.detail) {
       detail.textContent = String(data.detail);
-    }
-    if (secure && data.secure_contact) {
-      secure.textContent = String(data.secure_contact);
     }
     if (Array.isArray(data.spans) && data.spans.length) {
       showFound(frag, data.spans);
@@ -419,6 +415,12 @@
     // A 2xx without JSON (a proxy that rewrote the answer) still means "stored":
     // saying "not sent" there would invite a duplicate.
     if (response.ok && (data.status === "accepted" || !data.status)) {
+      var lang = String(data.language || "");
+      if (data.verdict === "crisis" && lang && lang !== document.documentElement.lang) {
+        // Written in another language than this page's: the crisis page in theirs.
+        window.location.assign(form.action + "/support?lang=" + encodeURIComponent(lang));
+        return;
+      }
       if (data.verdict === "crisis") {
         showCrisis(data);
       } else {
@@ -427,6 +429,14 @@
       return;
     }
     var type = String(data.type || "");
+    var answered = (response.headers.get("Content-Language") || "").split(",")[0].trim();
+    if (response.status === 422 && answered && answered !== document.documentElement.lang) {
+      // The server answers in the language the message was written in, and this page
+      // speaks another: post again without the script (nothing was stored), so the
+      // whole page comes back in the visitor's language with their text kept.
+      postWithoutScript();
+      return;
+    }
     if (response.status === 422 && /\/medical-content$/.test(type)) {
       showMedical(data);
       return;
@@ -444,6 +454,17 @@
       String(data.detail || fallback || say("not-sent", "Your message was not sent.")),
       response.headers.get("Retry-After")
     );
+  }
+
+  function postWithoutScript() {
+    if (submitter && submitter.name) {
+      var flag = document.createElement("input");
+      flag.type = "hidden";
+      flag.name = submitter.name;
+      flag.value = submitter.value;
+      form.appendChild(flag);
+    }
+    HTMLFormElement.prototype.submit.call(form); // no submit event: a plain post
   }
 
   function readJson(response) {

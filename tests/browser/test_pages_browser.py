@@ -232,3 +232,154 @@ def test_send_without_these_words_posts_the_flag(
     assert len(posted) == 2 and "_send_redacted=1" in posted[1]
     assert "_send_redacted" not in posted[0]
     assert "message=" in posted[1]
+
+
+def test_crisis_page_in_the_language_written_not_the_browsers(
+    relay: Relay,  # noqa: F811
+    browser: Browser,  # noqa: F811
+    js: bool,
+) -> None:
+    """A Spanish crisis message from an English browser ends on the Spanish crisis page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        java_script_enabled=js, locale="en-US", viewport={"width": 390, "height": 844}
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{relay.url}/f/contact")
+        expect(page.locator("h1")).to_have_text("Contact us")
+        send(page, **PERSON, message=TEXTS["es"]["crisis"])
+        expect(page.locator("h1")).to_have_text(HEADINGS["es"]["crisis"])
+        expect(page.locator(".resource-contact").first).to_have_text("Llame al 988 y marque 2")
+        assert page.evaluate("document.documentElement.lang") == "es"
+    finally:
+        context.close()
+
+
+# --- a clinic's own look, as a clinic would set it up -------------------------------
+
+
+@pytest.fixture(scope="module")
+def clinic_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    """The real service with a clinic's templates folder (its own base.html) and a
+    site allowed to frame it, configured in relay.toml as a clinic would."""
+    import os
+    import sys
+
+    from tests.browser.test_form_browser import _wait_ready
+    from tests.smtpd import free_port
+
+    tmp = tmp_path_factory.mktemp("clinic")
+    templates = tmp / "templates"
+    templates.mkdir()
+    base = (ROOT / "relay" / "templates" / "base.html").read_text(encoding="utf-8")
+    (templates / "base.html").write_text(
+        base.replace(
+            '{% block brand %}<p class="clinic-name">{{ clinic.name|tr }}</p>{% endblock %}',
+            '{% block brand %}<p class="clinic-logo">Valley IV &amp; Ketamine</p>{% endblock %}',
+        ).replace(
+            "{% block footer %}{% endblock %}",
+            '{% block footer %}<footer class="clinic-footer"><p>12 Main St, Springfield · '
+            "{{ _('Our phone number:') }} (555) 010-2000</p></footer>{% endblock %}",
+        ),
+        encoding="utf-8",
+    )
+    config = tmp / "relay.toml"
+    config.write_text(
+        f'[pages]\ntemplates_dir = "{templates}"\n'
+        '[forms.contact]\nmin_fill_seconds = 0\nallowed_origins = ["https://clinic.example"]\n',
+        encoding="utf-8",
+    )
+    port = free_port()
+    env = {**os.environ, "RELAY_CONFIG": str(config), "RELAY_STORAGE__DATA_DIR": str(tmp / "d"),
+           "RELAY_LIMITS__RATE": "1000/minute"}  # fmt: skip
+    log = tmp / "relay.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "relay", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, log)
+        yield Relay(url=url, data_dir=tmp / "d")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_clinic_look_on_every_page_with_the_csp_intact(
+    clinic_relay: Relay,
+    browser: Browser,  # noqa: F811
+    lang: str,
+) -> None:
+    """Form, medical, crisis, thank-you and error pages wear the clinic's logo text and
+    footer; the CSP is the strict one and the browser reports no violation."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale=LOCALES[lang], viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    policies: list[str] = []
+    page.on(
+        "response",
+        lambda r: (
+            policies.append(r.headers.get("content-security-policy", ""))
+            if r.request.resource_type == "document"
+            else None
+        ),
+    )
+    shots = SHOTS / "clinic"
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        page.goto(f"{clinic_relay.url}/f/contact")
+        page.screenshot(path=str(shots / f"form-{lang}.png"), full_page=True)
+        send(page, **PERSON, message=TEXTS[lang]["medical"])
+        expect(page.locator("#medical-notice")).to_be_visible()
+        page.screenshot(path=str(shots / f"medical-{lang}.png"), full_page=True)
+        for path in ("/f/contact/support", "/f/contact/thanks", "/f/nowhere"):
+            page.goto(f"{clinic_relay.url}{path}")
+            name = path.rsplit("/", 1)[-1]
+            page.screenshot(path=str(shots / f"{name}-{lang}.png"), full_page=True)
+            expect(page.locator(".clinic-logo")).to_have_text("Valley IV & Ketamine")
+            expect(page.locator("footer.clinic-footer")).to_contain_text("12 Main St")
+        # The crisis page keeps the resources first: the logo goes below them.
+        page.goto(f"{clinic_relay.url}/f/contact/support")
+        first = page.evaluate(
+            "document.querySelector('main').getBoundingClientRect().top"
+            " < document.querySelector('.clinic-logo').getBoundingClientRect().top"
+        )
+        assert first, "the clinic's logo came before the crisis resources"
+    finally:
+        context.close()
+    assert policies and all(
+        "script-src 'self';" in p and "unsafe-inline" not in p and "frame-ancestors 'self'" in p
+        for p in policies
+    ), policies  # fmt: skip
+    # The form's own pages may be framed by its allowed origin (not the 404 page).
+    assert "frame-ancestors 'self' https://clinic.example" in policies[0]
+    assert not [c for c in console if "Content Security Policy" in c], console
+
+
+def test_medical_page_in_the_language_written_with_the_script(
+    relay: Relay,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    """From an English page, a Spanish message with medical details comes back as the
+    Spanish medical page, with the text kept and the words marked."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{relay.url}/f/contact")
+        send(page, **PERSON, message=TEXTS["es"]["medical"])
+        expect(page.locator("#medical-title")).to_have_text(HEADINGS["es"]["medical"])
+        expect(page.locator("#f-message")).to_have_value(TEXTS["es"]["medical"])
+        expect(page.locator("#medical-notice mark").first).to_be_visible()
+        assert page.evaluate("document.documentElement.lang") == "es"
+    finally:
+        context.close()
