@@ -35,11 +35,15 @@ def origin_of(url: str) -> str:
 
 
 def request_origin(headers: Mapping[str, str]) -> str:
-    """The posting page's origin: ``Origin``, else the origin of ``Referer``."""
+    """The posting page's origin: ``Origin``, else the origin of ``Referer``; "" when
+    neither holds a well-formed ASCII ``scheme://host[:port]`` (so nothing malformed is
+    ever echoed back in Access-Control-Allow-Origin)."""
     origin = headers.get("origin", "")
     if origin and origin != "null":
-        return origin.lower()
-    return origin_of(headers.get("referer", ""))
+        lowered = origin.lower()
+        return lowered if origin.isascii() and origin_of(lowered) == lowered else ""
+    referer = headers.get("referer", "")
+    return origin_of(referer) if referer.isascii() else ""
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,20 @@ from relay.metrics import Metrics
 from relay.origins import OriginCheck, next_url
 from relay.outcome import Accepted, AcceptedLabel, Invalid, MedicalRefused, Outcome, Refused
 from relay.parsing import read_posted
-from relay.policy import Items, decide
+from relay.policy import Decision, Items, decide
 from relay.ratelimit import RateLimiter
-from relay.screening import Lexicon, Screening, screen_fields
+from relay.screening import Lexicon, Screening, Verdict, screen_fields
 from relay.settings import FormSettings, Settings
 from relay.store import Held, Store
-from relay.submission import HONEYPOT, NEXT, SEND_REDACTED, check, cleaned, displayable
+from relay.submission import (
+    HONEYPOT,
+    NEXT,
+    SEND_REDACTED,
+    Submission,
+    check,
+    cleaned,
+    displayable,
+)  # fmt: skip
 
 FORBIDDEN = Refused(
     "forbidden", 403, "Not allowed from this site",
@@ -103,71 +111,32 @@ class Pipeline:
         self._count(arrival.form_id, outcome, verdict)
         return outcome
 
-    async def _steps(self, a: Arrival, form: FormSettings) -> tuple[Outcome, str | None]:
+    async def _steps(self, a: Arrival, form: FormSettings) -> tuple[Outcome, Verdict | None]:
         now = self.clock()
-        refusal = await self._limits_step(a)
+        refusal = await self._limits_step(a)  # 1
         try:
-            posted, repeated = await read_posted(a.headers, a.body, self._limits)
+            posted, repeated = await read_posted(a.headers, a.body, self._limits)  # 2
         except BadBody as exc:
             return refusal or Refused("malformed", exc.status, exc.title, exc.detail), None
         except ClientDisconnect:  # nobody is listening; nothing stored, no traceback
             return DISCONNECTED, None
-        screening = self._screen(posted, form)
-        crisis = screening.verdict == "crisis"
-        if refusal is not None:  # not stored: a flood or another site; resources all the same
+        screening = self._screen(posted, form)  # 3
+        if refusal is not None:  # not stored (a flood, another site): resources all the same
+            crisis = screening.verdict == "crisis"
             return replace(refusal, resources=crisis, language=screening.language), (
                 screening.verdict
             )
-        spam = self._spam(posted, form, now)
-        sub, problems = check(a.form_id, form, self._limits, posted, repeated)
-        try:
-            redirect = next_url(posted.get(NEXT), form, a.origin.origin) or form.redirect or None
-        except ValueError:
-            problems[NEXT], redirect = BAD_NEXT, None
+        spam = self._spam(posted, form, now)  # 4
+        sub, problems = check(a.form_id, form, self._limits, posted, repeated)  # 5
+        redirect = self._next(posted, form, a.origin.origin, problems)
         decision = decide(
             screening, form, honeypot=spam.honeypot, invalid=bool(problems),
             send_redacted=posted.get(SEND_REDACTED) == "1",
-        )  # fmt: skip
-        sid = new_submission_id(now)
-        language = screening.language
-        accepted = Accepted("accepted", sid, screening.verdict,
-                            screening.show_crisis_resources, language, redirect)  # fmt: skip
-        held = None
-        if decision.keep_private:
-            reasons = [{"category": r.category, "field": r.field, "start": r.start, "end": r.end}
-                       for r in screening.reasons]  # fmt: skip
-            held = Held(sid, a.form_id, now, dict(sub.fields), reasons, language)
-        if decision.action == "urgent":
-            item = self._items.urgent(sub, form, sid, now, language, held=held is not None)
-        elif decision.action == "hold":
-            item = replace(
-                self._items.notice(a.form_id, form, sid, now,
-                                   possible_crisis=decision.possible_crisis),
-                suspected=spam.suspect, once=spam.once,
-            )  # fmt: skip
-        elif decision.action == "drop":  # a bot learns nothing from the answer
-            return replace(accepted, label="spam", verdict="clean"), screening.verdict
-        elif decision.action == "invalid":
-            values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
-            return Invalid(problems, values, _carried(posted), screening.show_crisis_resources,
-                           language), screening.verdict  # fmt: skip
-        elif decision.action == "refuse":
-            return MedicalRefused(screening.reasons, sub.fields, _carried(posted),
-                                  language), screening.verdict  # fmt: skip
-        else:
-            item = self._items.submission(
-                sub, form, screening, decision, sid, now, suspected=spam.suspect, once=spam.once
-            )
-        try:
-            state = await (self._store.keep_held(held, item) if held else self._store.keep(item))
-        except OutboxUnavailable:
-            return replace(
-                UNAVAILABLE, resources=accepted.resources, language=language
-            ), screening.verdict
-        label: AcceptedLabel = (
-            "suspected" if state == "suspected" else "held" if held else "accepted"
+        )  # 6  # fmt: skip
+        outcome = await self._store_step(  # 7
+            decision, screening, form, sub, problems, posted, spam, redirect, now
         )
-        return replace(accepted, label=label), screening.verdict
+        return outcome, screening.verdict
 
     async def _limits_step(self, a: Arrival) -> Refused | None:
         """Step 1. The refusal, if any, is returned after the body is screened."""
@@ -211,7 +180,60 @@ class Pipeline:
                 once.append(solution)
         return Spam(bool(posted.get(HONEYPOT)), suspect, tuple(once))
 
-    def _count(self, form_id: str, outcome: Outcome, verdict: str | None) -> None:
+    def _next(
+        self, posted: Mapping[str, object], form: FormSettings, page_origin: str,
+        problems: dict[str, str],
+    ) -> str | None:  # fmt: skip
+        """Step 5, the reserved ``_next``: where a browser goes after an accepted post."""
+        try:
+            return next_url(posted.get(NEXT), form, page_origin) or form.redirect or None
+        except ValueError:
+            problems[NEXT] = BAD_NEXT
+            return None
+
+    async def _store_step(
+        self, decision: Decision, screening: Screening, form: FormSettings, sub: Submission,
+        problems: Mapping[str, str], posted: Mapping[str, object], spam: Spam,
+        redirect: str | None, now: float,
+    ) -> Outcome:  # fmt: skip
+        """Step 7: the answers that store nothing, or one commit and the answer to it."""
+        language = screening.language
+        if decision.action == "invalid":
+            values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
+            return Invalid(problems, values, _carried(posted), screening.show_crisis_resources,
+                           language)  # fmt: skip
+        if decision.action == "refuse":
+            return MedicalRefused(screening.reasons, sub.fields, _carried(posted), language)
+        sid = new_submission_id(now)
+        accepted = Accepted("accepted", sid, screening.verdict,
+                            screening.show_crisis_resources, language, redirect)  # fmt: skip
+        if decision.action == "drop":  # a bot learns nothing from the answer
+            return replace(accepted, label="spam", verdict="clean")
+        held = None
+        if decision.keep_private:  # the form holds medical messages: the text goes to the inbox
+            reasons = [{"category": r.category, "field": r.field, "start": r.start, "end": r.end}
+                       for r in screening.reasons]  # fmt: skip
+            held = Held(sid, sub.form_id, now, dict(sub.fields), reasons, language)
+        if decision.action == "urgent":
+            item = self._items.urgent(sub, form, sid, now, language, held=held is not None)
+        elif decision.action == "hold":
+            notice = self._items.notice(sub.form_id, form, sid, now,
+                                        possible_crisis=decision.possible_crisis)  # fmt: skip
+            item = replace(notice, suspected=spam.suspect, once=spam.once)
+        else:
+            item = self._items.submission(
+                sub, form, screening, decision, sid, now, suspected=spam.suspect, once=spam.once
+            )
+        try:
+            state = await (self._store.keep_held(held, item) if held else self._store.keep(item))
+        except OutboxUnavailable:
+            return replace(UNAVAILABLE, resources=accepted.resources, language=language)
+        label: AcceptedLabel = (
+            "suspected" if state == "suspected" else "held" if held else "accepted"
+        )
+        return replace(accepted, label=label)
+
+    def _count(self, form_id: str, outcome: Outcome, verdict: Verdict | None) -> None:
         self._metrics.submissions.labels(form=form_id, outcome=outcome.label).inc()
         if verdict is not None:
             self._metrics.verdicts.labels(form=form_id, verdict=verdict).inc()

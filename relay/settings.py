@@ -1,7 +1,8 @@
 """Configuration: one frozen ``Settings`` built once, from defaults, TOML and environment.
 
-Precedence, highest first: keyword arguments, ``RELAY_*`` environment variables,
-``RELAY_*_FILE`` secret files, the TOML file, the defaults below. This module is the
+Precedence, highest first: ``RELAY_*`` environment variables; then the values
+``load_settings`` passes in (the ``RELAY_*_FILE`` secret files over the TOML file), or
+a caller's keyword arguments to ``Settings(...)``; then the defaults below. This module is the
 only place that reads ``os.environ``; everything else receives a ``Settings``.
 """
 

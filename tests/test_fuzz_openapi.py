@@ -1,7 +1,8 @@
 """Schemathesis against the relay's own /openapi.json, in-process (ASGI, worker off).
 
-Every generated request, valid or not, must get an answer that is not a server error
-and that conforms to the document: a listed status code, a listed content type, the
+Every generated request, valid or not, with any Origin, Referer and Accept-Language
+headers and any reserved fields (tests/strategies.py), must get an answer that is not a
+server error and that conforms to the document: a listed status code, a listed content type, the
 required headers (Retry-After on 429/503, Location on 303) and the schema of the body.
 
 CI runs ~1,200 requests. A longer local run:
@@ -26,6 +27,8 @@ from starlette.applications import Starlette
 
 from relay.app import create_app
 from relay.settings import Settings
+from tests.strategies import headers as any_headers
+from tests.strategies import reserved_fields
 
 EXAMPLES = int(os.environ.get("RELAY_FUZZ_EXAMPLES", "1200"))
 CHECKS = [
@@ -51,6 +54,22 @@ FORMS = {
     },
     "redact": {"recipients": ["desk@clinic.example"], "medical": "redact"},
 }
+
+
+def client_headers() -> st.SearchStrategy[dict[str, str]]:
+    """Origin, Referer and Accept-Language, absent, ordinary or malformed (ASCII without
+    surrounding spaces: the requests-based transport refuses other values); Accept is
+    drawn on its own."""
+    return any_headers().map(
+        lambda h: {
+            k.title(): v for k, v in h.items()
+            if k != "accept" and v.isascii() and v == v.strip()
+        }
+    )  # fmt: skip
+
+
+def _utf8(value: object) -> bool:
+    return not isinstance(value, str) or value.encode("utf-8", "replace").decode() == value
 
 
 def relay_app(data_dir: Path, rate: str) -> Starlette:
@@ -103,11 +122,18 @@ def fuzz(schema: Any, examples: int) -> Counter[tuple[str, str, int]]:
         max_examples=examples, deadline=None, database=None,
         suppress_health_check=list(HealthCheck),
     )  # fmt: skip
-    @given(case=cases(schema), accept=st.sampled_from(ACCEPTS))
-    def run(case: Any, accept: str | None) -> None:
+    @given(
+        case=cases(schema), accept=st.sampled_from(ACCEPTS), extra=client_headers(),
+        reserved=reserved_fields(as_json=True),
+    )  # fmt: skip
+    def run(case: Any, accept: str | None, extra: dict[str, str], reserved: dict[str, Any]) -> None:
         # "Accept", capitalised: schemathesis 4.32.5 merges its session default "Accept: */*"
         # case-sensitively, so a lower-case "accept" would be overridden.
-        headers = {"Accept": accept} if accept else None
+        headers = {**extra, **({"Accept": accept} if accept else {})} or None
+        if isinstance(case.body, dict) and reserved:
+            # Lone surrogates cannot be encoded by schemathesis itself; the intake
+            # property test (tests/test_intake_properties.py) posts those raw.
+            case.body = {**case.body, **{k: v for k, v in reserved.items() if _utf8(v)}}
         response = case.call(headers=headers, allow_redirects=False)
         seen[(case.method, case.path, response.status_code)] += 1
         case.validate_response(response, checks=CHECKS, headers=headers)
