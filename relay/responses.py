@@ -46,6 +46,8 @@ class Problem:
         """Title, detail and per-field error details in ``lang`` (the English text,
         or a ``relay.i18n.Text``, is the message id)."""
         extra = dict(self.extra)
+        if isinstance(extra.get("secure_contact"), str):  # the default text has Spanish
+            extra["secure_contact"] = i18n.translate(lang, extra["secure_contact"])
         if isinstance(extra.get("errors"), list):
             extra["errors"] = [
                 {**e, "detail": i18n.translate(lang, e["detail"])}
