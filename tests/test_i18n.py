@@ -169,3 +169,24 @@ def test_staff_email_names_the_visitors_language_in_the_clinics() -> None:
         subject_template="x", verdict="clean", medical_policy="reject",
     )  # fmt: skip
     assert "wrote in" not in plain.body
+
+
+def test_no_problem_text_is_built_where_extraction_cannot_see_it() -> None:
+    """Titles and details of Problem(...)/BadBody(...) are literals, names bound to
+    literals, or Text(...) with placeholders: never f-strings, which no catalog can hold."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "relay").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("Problem", "BadBody", "Text")
+            ):
+                args = node.args[:1] if node.func.id == "Text" else node.args[1:3]
+                offenders += [
+                    f"{path.name}:{node.lineno}" for a in args if isinstance(a, ast.JoinedStr)
+                ]
+    assert not offenders, offenders

@@ -116,6 +116,9 @@ def test_problems_follow_the_language(client_for: Factory) -> None:
     assert missing.status_code == 404
     assert missing.json()["title"] == "No existe ese formulario"
     assert missing.headers["content-language"] == "es"
+    medical = client.post("/f/contact", data={**GOOD, "message": SPANISH_MEDICAL}, headers=JSON)
+    assert medical.json()["secure_contact"].startswith("Llámenos")
+    assert [s["category"] for s in medical.json()["spans"]] == ["condition", "medication", "dose"]
     invalid = client.post("/f/contact", data={"name": "Ana", "message": "¿Tienen citas?"},
                           headers={**JSON, "accept-language": "es"})  # fmt: skip
     assert invalid.status_code == 422
