@@ -1,7 +1,8 @@
 """``contact-relay screen``: the verdict for one text, or for JSON lines.
 
-JSON-lines contract (public: outside checks rely on it): each input object has ``message`` and optionally
-``id``, ``name``, ``email``, ``phone``, ``subject``; each output line is
+JSON-lines contract (public: outside checks rely on it): each input object has
+``message`` and optionally ``id``, ``name``, ``email``, ``phone``, ``subject``; each
+output line is
 ``{"id", "verdict", "reasons": [{"category", "start", "end"}]}`` (a reason found in a
 field other than ``message`` also names its ``field``).
 """
