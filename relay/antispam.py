@@ -40,8 +40,6 @@ from altcha import v1 as altcha_v1
 from relay.submission import FORMAT_CHARACTERS
 
 TOKEN_FIELD = "_ts"  # noqa: S105 (a form field name, not a secret)
-MAX_TOKEN_AGE = 2 * 86400  # an older page still posts; its token is simply not used
-
 TOKEN_LIFETIME = 86400  # seconds a fill-time token is good for (one accepted post)
 
 TokenCheck = Literal["ok", "missing", "too_fast", "invalid", "stale"]

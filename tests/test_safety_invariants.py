@@ -44,7 +44,7 @@ def client_for(tmp_path: Path) -> Iterator[Client]:
 
     def make(rate: str = "1000/minute", **form: Any) -> TestClient:
         settings = Settings(
-            storage={"data_dir": tmp_path}, limits={"rate": rate},
+            storage={"data_dir": tmp_path, "busy_timeout": 0.05}, limits={"rate": rate},
             security={"signing_key": "k" * 32, "pow_max_number": 1000},
             forms={"contact": {"recipients": ["desk@clinic.example"],
                                "crisis_recipients": ["oncall@clinic.example"], **form}},
@@ -266,3 +266,24 @@ def test_spanish_answers_carry_the_language(client_for: Client) -> None:
     es = {**GOOD, "message": "Hola, ¿tienen citas disponibles el sábado por la mañana?"}
     response = client.post("/f/contact", data=es, headers=BROWSER, follow_redirects=False)
     assert response.headers["location"] == "/f/contact/thanks?lang=es"
+
+
+def test_a_crisis_that_cannot_be_stored_still_gets_the_resources(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """The outbox is locked: 503 with Retry-After (nothing acknowledged), and the crisis
+    resources in the JSON problem and on the browser's page."""
+    client = client_for()
+    client.get("/healthz")
+    blocker = sqlite3.connect(tmp_path / "outbox.sqlite3", isolation_level=None, timeout=0.05)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        response = client.post("/f/contact", json={**GOOD, "message": CRISIS})
+        page = client.post("/f/contact", data={**GOOD, "message": CRISIS}, headers=BROWSER)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert response.status_code == 503 and response.headers["retry-after"] == "60"
+    assert any("988" in r["contact"] for r in response.json()["resources"])
+    assert page.status_code == 503 and "988" in page.text and "741741" in page.text
+    assert rows(tmp_path) == []
