@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from relay.compose import Draft, render
+from relay.compose import Draft, render_bytes
 from relay.delivery import Sender, backoff, retry_recipient
 from relay.errors import (
     DeliveryError,
@@ -162,7 +162,7 @@ class Worker:
 
     async def _deliver(self, item: Item) -> bool:
         try:
-            message = render(Draft.from_json(item.body or b"")).as_bytes()
+            message = render_bytes(Draft.from_json(item.body or b""))
         except (ValueError, TypeError, KeyError) as exc:
             # Cannot happen for drafts the intake made; if it does, keep it for review.
             await self._dead(item, f"message could not be built ({type(exc).__name__})",
