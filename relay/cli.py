@@ -99,7 +99,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
     logs.configure()
     log = logging.getLogger("relay.cli")
-    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+    for name, hint in unknown_variables(list(settings.forms)):
         log.warning(
             f"{name} is not a setting and is ignored" + (f"; did you mean {hint}?" if hint else ""),
             extra={"variable": name, "did_you_mean": hint},
@@ -159,7 +159,7 @@ def _writable_problem(folder: Path) -> str | None:
 
 def _check_config(settings: Settings) -> int:
     print(json.dumps(settings.masked(), indent=2))
-    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+    for name, hint in unknown_variables(list(settings.forms)):
         print(f"warning: {name} is not a setting and is ignored"
               + (f"; did you mean {hint}?" if hint else ""), file=sys.stderr)  # fmt: skip
     problem = _writable_problem(settings.storage.data_dir)

@@ -1,8 +1,11 @@
 """Configuration: one frozen ``Settings`` built once, from defaults, TOML and environment.
 
-Precedence, highest first: keyword arguments, ``RELAY_*`` environment variables,
-``RELAY_*_FILE`` secret files, the TOML file, the defaults below. This module is the
-only place that reads ``os.environ``; everything else receives a ``Settings``.
+Precedence, highest first: ``RELAY_*`` environment variables, ``RELAY_*_FILE`` secret
+files (secrets only), the TOML file, the defaults below. ``load_settings`` passes the
+file and the secrets as keyword arguments, so ``Settings(...)`` keywords rank with
+them, below the environment. A ``RELAY_*`` variable that names no setting is ignored
+by pydantic; ``unknown_variables`` names it. This module is the only place that reads
+``os.environ``; everything else receives a ``Settings``.
 """
 
 from __future__ import annotations
@@ -538,11 +541,12 @@ def _setting_names(form_ids: list[str]) -> Iterator[str]:
 
 
 def unknown_variables(
-    environ: Mapping[str, str], form_ids: list[str] | None = None
+    form_ids: list[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> list[tuple[str, str | None]]:
     """``RELAY_*`` variables that name no setting (so they would be silently ignored),
     each with the nearest known name, if one is close: ``RELAY_SMTP_HOST`` ->
     ``RELAY_SMTP__HOST``. Only names are looked at, never values (they may be secrets)."""
+    environ = os.environ if environ is None else environ
     known = sorted(set(_setting_names(form_ids or [])))
     out: list[tuple[str, str | None]] = []
     for name in sorted(environ):
