@@ -86,7 +86,11 @@ class ServerSettings(_Section):
                 out.append(entry)
                 continue
             try:
-                out.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+                entry = entry.strip()
+                if "/" in entry:
+                    out.append(str(ipaddress.ip_network(entry, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(entry)))
             except ValueError:
                 raise ValueError(
                     f"{entry!r} is not an IP address or network such as 10.0.0.1 or 10.0.0.0/8"
