@@ -109,7 +109,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
     logs.configure()
     log = logging.getLogger("relay.cli")
-    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+    for name, hint in unknown_variables(list(settings.forms)):
         log.warning(
             f"{name} is not a setting and is ignored" + (f"; did you mean {hint}?" if hint else ""),
             extra={"variable": name, "did_you_mean": hint},
@@ -179,7 +179,7 @@ def _check_config(settings: Settings) -> int:
 
     check_templates(settings.pages)  # raises ConfigError naming the template and line
     print(json.dumps(settings.masked(), indent=2))
-    for name, hint in unknown_variables(os.environ, list(settings.forms)):
+    for name, hint in unknown_variables(list(settings.forms)):
         print(f"warning: {name} is not a setting and is ignored"
               + (f"; did you mean {hint}?" if hint else ""), file=sys.stderr)  # fmt: skip
     problem = _writable_problem(settings.storage.data_dir)

@@ -1,9 +1,11 @@
 """Configuration: one frozen ``Settings`` built once, from defaults, TOML and environment.
 
-Precedence, highest first: ``RELAY_*`` environment variables; then the values
-``load_settings`` passes in (the ``RELAY_*_FILE`` secret files over the TOML file), or
-a caller's keyword arguments to ``Settings(...)``; then the defaults below. This module is the
-only place that reads ``os.environ``; everything else receives a ``Settings``.
+Precedence, highest first: ``RELAY_*`` environment variables, ``RELAY_*_FILE`` secret
+files (secrets only), the TOML file, the defaults below. ``load_settings`` passes the
+file and the secrets as keyword arguments, so ``Settings(...)`` keywords rank with
+them, below the environment. A ``RELAY_*`` variable that names no setting is ignored
+by pydantic; ``unknown_variables`` names it. This module is the only place that reads
+``os.environ``; everything else receives a ``Settings``.
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ class ServerSettings(_Section):
                 out.append(entry)
                 continue
             try:
-                out.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+                entry = entry.strip()
+                if "/" in entry:
+                    out.append(str(ipaddress.ip_network(entry, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(entry)))
             except ValueError:
                 raise ValueError(
                     f"{entry!r} is not an IP address or network such as 10.0.0.1 or 10.0.0.0/8"
@@ -646,11 +652,12 @@ def _setting_names(form_ids: list[str]) -> Iterator[str]:
 
 
 def unknown_variables(
-    environ: Mapping[str, str], form_ids: list[str] | None = None
+    form_ids: list[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> list[tuple[str, str | None]]:
     """``RELAY_*`` variables that name no setting (so they would be silently ignored),
     each with the nearest known name, if one is close: ``RELAY_SMTP_HOST`` ->
     ``RELAY_SMTP__HOST``. Only names are looked at, never values (they may be secrets)."""
+    environ = os.environ if environ is None else environ
     known = sorted(set(_setting_names(form_ids or [])))
     out: list[tuple[str, str | None]] = []
     for name in sorted(environ):

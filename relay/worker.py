@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
-from relay.compose import Draft, render
+from relay.compose import Draft, render_bytes
 from relay.delivery import Sender, backoff, retry_recipient
 from relay.errors import (
     DeliveryError,
@@ -33,6 +34,7 @@ from relay.outbox import Item, SqliteOutbox
 from relay.settings import DeliverySettings
 
 log = logging.getLogger("relay.delivery")
+T = TypeVar("T")
 
 TIDY_AFTER = 1.0  # seconds from purging a delivered body to the checkpoint that drops it
 KEEP_OPEN = 5.0  # seconds an idle SMTP connection is kept for the next message
@@ -69,6 +71,16 @@ class Worker:
         self._reaped_at = float("-inf")
         self._purged_at: float | None = None  # monotonic time of the first untidied purge
         self._active_at = float("-inf")  # monotonic time of the last delivery
+        # On a loop of its own (WorkerThread) the worker calls the outbox directly: that
+        # loop has nothing else to run meanwhile, and each hop to a pool thread costs
+        # two more turns at the interpreter lock, which a busy intake makes dear.
+        self.inline_outbox = False
+
+    async def _db(self, call: Callable[[], T]) -> T:
+        """Run an outbox call: inline on the worker's own loop, else in a thread."""
+        if self.inline_outbox:
+            return call()
+        return await anyio.to_thread.run_sync(call)
 
     def wake(self) -> None:
         """Called after an enqueue so new mail goes out without waiting for the poll;
@@ -117,11 +129,11 @@ class Worker:
         vacuum = not self.outbox.reserve.has_room()
         if self._purged_at is None:
             if vacuum and idle:
-                await anyio.to_thread.run_sync(lambda: self.outbox.tidy(vacuum=True))
+                await self._db(lambda: self.outbox.tidy(vacuum=True))
             return
         if not idle and time.monotonic() - self._purged_at < TIDY_AFTER:
             return
-        if await anyio.to_thread.run_sync(lambda: self.outbox.tidy(vacuum=vacuum)):
+        if await self._db(lambda: self.outbox.tidy(vacuum=vacuum)):
             self._purged_at = None
 
     async def step(self) -> bool:
@@ -129,7 +141,7 @@ class Worker:
         False when nothing was due or the queue is held."""
         now = self.clock()
         if not now - 1.0 < self._reaped_at <= now:  # also reaps after the clock jumps back
-            await anyio.to_thread.run_sync(lambda: self.outbox.reap(now=now))
+            await self._db(lambda: self.outbox.reap(now=now))
             self._reaped_at = now
         return await self._claim_and_deliver(None)
 
@@ -144,7 +156,7 @@ class Worker:
 
     async def _claim_and_deliver(self, item_id: str | None) -> bool:
         now = self.clock()
-        item = await anyio.to_thread.run_sync(
+        item = await self._db(
             lambda: self.outbox.claim(now=now, lease=self.settings.lease_seconds, item_id=item_id)
         )
         if item is None:
@@ -155,14 +167,12 @@ class Worker:
             # Cancelled (shutdown) or crashed mid-send: hand the claim back at once. If
             # even that fails (a full disk), the lease runs out and the item comes back.
             with anyio.CancelScope(shield=True), contextlib.suppress(OutboxUnavailable):
-                await anyio.to_thread.run_sync(
-                    lambda: self.outbox.release(item.id, now=self.clock())
-                )
+                await self._db(lambda: self.outbox.release(item.id, now=self.clock()))
             raise
 
     async def _deliver(self, item: Item) -> bool:
         try:
-            message = render(Draft.from_json(item.body or b"")).as_bytes()
+            message = render_bytes(Draft.from_json(item.body or b""))
         except (ValueError, TypeError, KeyError) as exc:
             # Cannot happen for drafts the intake made; if it does, keep it for review.
             await self._dead(item, f"message could not be built ({type(exc).__name__})",
@@ -171,7 +181,7 @@ class Worker:
         try:
             refused = await self.sender.send(item, message)
         except HeldDelivery as exc:
-            await anyio.to_thread.run_sync(lambda: self.outbox.release(item.id, now=self.clock()))
+            await self._db(lambda: self.outbox.release(item.id, now=self.clock()))
             if self.hold is None:
                 log.error("delivery held", extra={"reason": exc.reason, "code": exc.code})
                 self.hold = Hold(exc.reason, self.clock())
@@ -194,7 +204,7 @@ class Worker:
             await self._dead(item, "recipient refused", list(failed), failed)
         else:
             now = self.clock()
-            await anyio.to_thread.run_sync(lambda: self.outbox.mark_sent(item.id, now=now))
+            await self._db(lambda: self.outbox.mark_sent(item.id, now=now))
             self._active_at = time.monotonic()
             if self._purged_at is None:
                 self._purged_at = self._active_at
@@ -219,7 +229,7 @@ class Worker:
             await self._dead(item, f"gave up after {item.attempts + 1} attempts: {error}",
                              recipients, failed)  # fmt: skip
             return
-        await anyio.to_thread.run_sync(
+        await self._db(
             lambda: self.outbox.mark_retry(
                 item.id, now=now, next_attempt_at=now + delay, error=error,
                 recipients=recipients, failed=failed,
@@ -234,7 +244,7 @@ class Worker:
         self, item: Item, error: str, recipients: Sequence[str], failed: dict[str, int]
     ) -> None:
         now = self.clock()
-        await anyio.to_thread.run_sync(
+        await self._db(
             lambda: self.outbox.mark_dead(
                 item.id, now=now, error=error, recipients=recipients, failed=failed
             )
@@ -301,6 +311,7 @@ class WorkerThread:
 
     async def _body(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.worker.inline_outbox = True
         with anyio.CancelScope() as scope:
             self._scope = scope
             self._started.set()

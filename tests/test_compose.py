@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relay.compose import Draft, draft_submission, draft_urgent, envelope_sender, message_id, render
+from relay.compose import (
+    Draft,
+    draft_submission,
+    draft_urgent,
+    envelope_sender,
+    message_id,
+    render,
+    render_bytes,
+)
 
 NOW = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
 FIELDS = {
@@ -111,3 +119,15 @@ def test_urgent_notice_has_contact_details_and_message_only_when_asked(include: 
     assert msg["X-Relay-Screening"] == "crisis" and msg["Importance"] == "high"
     assert "555-0100" in body and "Ana Díaz" in body and "988" in body
     assert ("<script>" in body) is include
+
+
+def test_render_bytes_sends_exactly_what_it_checked() -> None:
+    """render_bytes() (the worker's path) gives render().as_bytes(), and refuses what
+    render() refuses (a header value that would add a header)."""
+    draft = submission()
+    assert render_bytes(draft) == render(draft).as_bytes()
+    forged = Draft(**{**vars(draft), "subject": "Hi =?utf-8?q?x=0D=0ABcc=3A_a=40b.example?="})
+    with pytest.raises(ValueError):
+        render(forged)
+    with pytest.raises(ValueError):
+        render_bytes(forged)
