@@ -121,9 +121,12 @@ class Pipeline:
         except ClientDisconnect:  # nobody is listening; nothing stored, no traceback
             return DISCONNECTED, None
         screening = self._screen(posted, form)  # 3
-        if refusal is not None:  # not stored (a flood, another site): resources all the same
-            crisis = screening.verdict == "crisis"
-            return replace(refusal, resources=crisis, language=screening.language), (
+        # A crisis goes on past a refusal (another site, a flood): the visitor gets the
+        # resources and staff the urgent notice. Anything else refused stores nothing;
+        # a possible crisis still sees the resources in the refusal.
+        if refusal is not None and screening.verdict != "crisis":
+            resources = screening.show_crisis_resources
+            return replace(refusal, resources=resources, language=screening.language), (
                 screening.verdict
             )
         spam = self._spam(posted, form, now)  # 4

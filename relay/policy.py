@@ -3,8 +3,9 @@ the outbox item it stores. Pure: no I/O.
 
 Crisis first, whatever else holds: a crisis verdict is answered with the resources
 and stored as an urgent call-back notice to staff (with the contact details that
-were valid), even when other fields were wrong, the honeypot was filled, or the
-fill-time token or proof of work failed. A crisis signal short of a verdict (the
+were valid), even when other fields were wrong, the honeypot was filled, the
+fill-time token or proof of work failed, or (see relay.pipeline) the post came from
+another site or over the rate limit. A crisis signal short of a verdict (the
 screening asked to show the resources) is never refused either: the message is
 delivered marked ``[Possible crisis]`` and the visitor sees the resources gently.
 """

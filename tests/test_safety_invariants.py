@@ -176,20 +176,28 @@ def test_an_unsure_crisis_is_delivered_flagged_with_resources_shown(
     assert page.headers["location"] == "/f/contact/thanks?resources=1&lang=en"
 
 
-def test_refusals_before_storage_still_show_a_crisis_the_resources(client_for: Client) -> None:
-    """Rate limited (429) or from another site (403): not stored, but a crisis message
-    gets the resources in the problem answer."""
+def test_a_crisis_goes_past_the_rate_limit_and_the_origin_check(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """Over the rate limit (429) or from another site (403), a crisis message is still
+    answered with the resources and stored as an urgent notice; other posts are refused."""
     client = client_for(rate="1/minute", allowed_origins=["https://clinic.example"])
     other_site = {"origin": "https://evil.example"}
-    forbidden = client.post("/f/contact", json={**GOOD, "message": CRISIS}, headers=other_site)
-    assert forbidden.status_code == 403 and forbidden.json()["resources"]
+    from_elsewhere = client.post("/f/contact", json={**GOOD, "message": CRISIS},
+                                 headers=other_site)  # fmt: skip
+    assert_crisis_answer(from_elsewhere)
+    assert_one_urgent_notice(tmp_path)
+    assert client.post("/f/contact", json=GOOD, headers=other_site).status_code == 403
     ok = {"origin": "https://clinic.example"}
     assert client.post("/f/contact", json=GOOD, headers=ok).status_code == 202
+    assert client.post("/f/contact", json=GOOD, headers=ok).status_code == 429
     limited = client.post("/f/contact", json={**GOOD, "message": CRISIS}, headers=ok)
-    assert limited.status_code == 429 and limited.json()["resources"]
-    page = client.post("/f/contact", data={**GOOD, "message": CRISIS}, headers={**ok, **BROWSER})
-    assert page.status_code == 429 and "988" in page.text
-    assert "resources" not in client.post("/f/contact", json=GOOD, headers=ok).json()
+    assert_crisis_answer(limited)
+    page = client.post("/f/contact", data={**GOOD, "message": CRISIS}, headers={**ok, **BROWSER},
+                       follow_redirects=False)  # fmt: skip
+    assert page.status_code == 303 and "/support" in page.headers["location"]
+    urgent = [r for r in rows(tmp_path) if r["kind"] == "urgent"]
+    assert len(urgent) == 3
 
 
 @pytest.mark.parametrize(
