@@ -114,10 +114,6 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
             f"{name} is not a setting and is ignored" + (f"; did you mean {hint}?" if hint else ""),
             extra={"variable": name, "did_you_mean": hint},
         )
-    try:
-        app = create_app(settings)
-    except LexiconError as exc:
-        raise ConfigError(str(exc)) from None
     # Open the outbox (and the maildir) once before serving, so a damaged database or
     # a folder the process cannot write stops start-up with its own message (inside
     # the lifespan it would surface only as a class name).
@@ -133,6 +129,10 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         if generated:
             print(f"contact-relay: a new inbox key was written to {key_file(settings)}; "
                   "back it up (see README, 'Inbox key').", file=sys.stderr)  # fmt: skip
+    try:
+        app = create_app(settings)
+    except LexiconError as exc:
+        raise ConfigError(str(exc)) from None
     loop, http = _server_implementation()
     log.info("server", extra={"loop": loop, "http": http})
     config = uvicorn.Config(

@@ -62,9 +62,12 @@ def inbox_in_use(settings: Settings) -> bool:
     """A form holds medical messages, or an inbox exists already (switching a form back
     to ``reject`` must not cut staff off from what is held): then its key must open it
     before anything else starts."""
-    return (
-        any(f.medical == "hold" for f in settings.forms.values()) or inbox_path(settings).exists()
-    )
+    if any(f.medical == "hold" for f in settings.forms.values()):
+        return True
+    try:
+        return inbox_path(settings).exists()
+    except OSError:  # a data folder we may not read: the outbox check says what to fix
+        return False
 
 
 def resolve_key(settings: Settings) -> tuple[InboxKey, bool]:
