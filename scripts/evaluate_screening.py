@@ -107,14 +107,18 @@ def print_cross_validation() -> None:
     cv = json.loads(CV_FIGURES.read_text(encoding="utf-8"))
     print("== leave-one-writer-out (scripts/train_screening.py, on the training data)")
     print(f"  thresholds {cv['thresholds']}; writers: {len(cv['writers'])}")
-    print(f"  {'':20} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}")
+    print(
+        f"  {'':20} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}"
+    )
     rows = [("overall", cv["overall"]), ("en", cv["en"]), ("es", cv["es"])]
     rows += [(f"  {name}", f) for name, f in cv["by_writer"].items()]
     for name, f in rows:
         cells = [f.get(k) for k in ("crisis_recognised", "medical_or_crisis_caught",
                                      "clean_stopped", "clean_sent_as_crisis")]  # fmt: skip
         text = ["-" if c is None else f"{c:.1%}" for c in cells]
-        print(f"  {name:20} {f['messages']:>5} {text[0]:>7} {text[1]:>7} {text[2]:>10} {text[3]:>13}")
+        print(
+            f"  {name:20} {f['messages']:>5} {text[0]:>7} {text[1]:>7} {text[2]:>10} {text[3]:>13}"
+        )
     print("  confusion, overall (rows: label, columns: verdict)")
     for truth in LABELS:
         row = cv["overall"]["confusion"][truth]

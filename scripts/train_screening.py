@@ -33,10 +33,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from scipy.sparse import csr_matrix  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-
 from relay.screening import default_lexicon_dir  # noqa: E402
 from relay.screening._features import Features, extract, names  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
@@ -60,8 +56,8 @@ MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
 # Per model (crisis, disclosure); "x" is the pairs of cue groups, which helped the
 # disclosure model and hurt the crisis one in leave-one-writer-out runs.
 SCALES = (
-    {"w": 1.0, "b": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 0.0},
-    {"w": 1.0, "b": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 1.0},
+    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 0.0},
+    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 1.0},
 )
 
 
@@ -132,8 +128,11 @@ def load_rows(directory: Path) -> list[Row]:
     return rows
 
 
-def matrix(rows: list[Row], vocabulary: dict[str, int], which: int) -> csr_matrix:
+def matrix(rows: list[Row], vocabulary: dict[str, int], which: int) -> Any:
     """Rows of feature values for model ``which`` (0 crisis, 1 disclosure)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
     indptr, indices = [0], []
     for row in rows:
         indices += sorted(vocabulary[n] for n in row.names if n in vocabulary)
@@ -144,9 +143,15 @@ def matrix(rows: list[Row], vocabulary: dict[str, int], which: int) -> csr_matri
     return csr_matrix((data, indices, indptr), shape=(len(rows), len(vocabulary)))
 
 
-def fit(rows: list[Row]) -> tuple[dict[str, int], list[LogisticRegression]]:
+def fit(rows: list[Row]) -> tuple[dict[str, int], list[Any]]:
+    # Imported here: the data check runs, and fails, without scikit-learn.
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
     counts = Counter(n for row in rows for n in row.names)
-    vocabulary = {n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))}
+    vocabulary = {
+        n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))
+    }
     models = []
     for which, c, positive in ((0, C_CRISIS, ("crisis",)), (1, C_MEDICAL, ("medical", "crisis"))):
         x = matrix(rows, vocabulary, which)
@@ -194,10 +199,16 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
         return share(clean, lambda i: scores[i][0] >= crisis or rows[i].has_id or scores[i][1] >= t)
 
     medical = _lowest(grid, stopped, CLEAN_STOPPED_BUDGET)
-    return {"crisis": round(crisis, 4), "crisis_possible": round(min(possible, crisis), 4), "medical": round(medical, 4)}
+    return {
+        "crisis": round(crisis, 4),
+        "crisis_possible": round(min(possible, crisis), 4),
+        "medical": round(medical, 4),
+    }
 
 
-def verdicts(rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]) -> list[tuple[str, bool]]:
+def verdicts(
+    rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]
+) -> list[tuple[str, bool]]:
     out = []
     for row, (c, m) in zip(rows, scores, strict=True):
         if c >= limits["crisis"]:
@@ -227,7 +238,9 @@ def figures(rows: list[Row], got: list[tuple[str, bool]]) -> dict[str, Any]:
         "crisis_recognised": ratio(confusion["crisis"]["crisis"], n["crisis"]),
         "crisis_shown_resources": ratio(resources["crisis"], n["crisis"]),
         "medical_or_crisis_caught": ratio(caught, n["medical"] + n["crisis"]),
-        "clean_stopped": ratio(confusion["clean"]["medical"] + confusion["clean"]["crisis"], n["clean"]),
+        "clean_stopped": ratio(
+            confusion["clean"]["medical"] + confusion["clean"]["crisis"], n["clean"]
+        ),
         "clean_sent_as_crisis": ratio(confusion["clean"]["crisis"], n["clean"]),
         "clean_shown_resources": ratio(resources["clean"], n["clean"]),
         "confusion": confusion,
@@ -248,7 +261,9 @@ def report(rows: list[Row], got: list[tuple[str, bool]]) -> dict[str, Any]:
     return out
 
 
-def model_text(vocabulary: dict[str, int], models: list[LogisticRegression], limits: dict[str, float], summary: str) -> str:
+def model_text(
+    vocabulary: dict[str, int], models: list[Any], limits: dict[str, float], summary: str
+) -> str:
     crisis, medical = models
     out = [
         "# Screening models: logistic-regression weights per feature, written by",
@@ -277,7 +292,11 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
     cv["writers"] = sorted({row.group for row in rows})
     vocabulary, models = fit(rows)
     summary = f"{len(rows)} messages from {len(cv['writers'])} writers ({', '.join(f'{k} {v}' for k, v in cv['overall']['by_label'].items())})"
-    return model_text(vocabulary, models, limits, summary), json.dumps(cv, indent=1, sort_keys=True) + "\n", cv
+    return (
+        model_text(vocabulary, models, limits, summary),
+        json.dumps(cv, indent=1, sort_keys=True) + "\n",
+        cv,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
 def print_figures(cv: dict[str, Any]) -> None:
     """The leave-one-writer-out figures (no message text)."""
     print(f"thresholds: {cv['thresholds']}")
-    print(f"{'leave-one-writer-out':22} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}")
+    print(
+        f"{'leave-one-writer-out':22} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}"
+    )
     for name in ("overall", "en", "es"):
         f = cv[name]
         print(f"{name:22} {f['messages']:>5} {_pct(f['crisis_recognised']):>7} {_pct(f['medical_or_crisis_caught']):>7} "

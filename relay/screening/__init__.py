@@ -51,6 +51,7 @@ __all__ = [
 Verdict = Literal["clean", "medical", "crisis"]
 Language = Literal["en", "es"]
 MAX_SCREENED = 65_536
+WINDOW, OVERLAP = 2_000, 400  # characters; see _windows()
 NOT_SCREENED_FIELDS = frozenset({"name", "email", "phone"})
 _RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
 
@@ -134,35 +135,56 @@ def _language(words: set[str], lexicon: Lexicon) -> Language:
     return "es" if len(words & lexicon.spanish) > len(words & lexicon.english) else "en"
 
 
+def _windows(length: int) -> list[tuple[int, int]]:
+    """Long text is scored in overlapping windows the size of a long message, as the
+    models were trained: a crisis at the end of a forwarded thread is not drowned out."""
+    if length <= WINDOW + OVERLAP:
+        return [(0, length)]
+    starts = range(0, length - OVERLAP, WINDOW - OVERLAP)
+    return [(start, min(length, start + WINDOW)) for start in starts]
+
+
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     body = text[:MAX_SCREENED]
-    features = features_of(body, lexicon)
     model = lexicon.model
-    crisis, medical = model.scores(features)
     limits = model.thresholds
     index, stop = lexicon.index, lexicon.stopwords
-    spans = []
+    scored = []
+    words: set[str] = set()
+    for start, end in _windows(len(body)):
+        features = features_of(body[start:end], lexicon)
+        scored.append((model.scores(features), start, end, features))
+        words |= features.words
+    (crisis, _), c_start, c_end, c_features = max(scored, key=lambda s: s[0][0])
+    (_, medical), m_start, m_end, m_features = max(scored, key=lambda s: s[0][1])
+    spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
-    if crisis >= limits["crisis"]:
-        verdict, resources = "crisis", True
-        spans = explain(body, features, model, CRISIS, "crisis", index, stop)
-    else:
-        if crisis >= limits["crisis_possible"]:
-            resources = True
-            spans = explain(body, features, model, CRISIS, "crisis.possible", index, stop)
-        alone = [m for m in features.identifiers if m.category not in FEATURE_ONLY]
-        if alone or medical >= limits["medical"]:
+    if crisis >= limits["crisis_possible"]:
+        resources = True
+        category = "crisis" if crisis >= limits["crisis"] else "crisis.possible"
+        found = explain(body[c_start:c_end], c_features, model, CRISIS, category, index, stop)
+        spans += [(s.category, s.start + c_start, s.end + c_start) for s in found]
+        if crisis >= limits["crisis"]:
+            verdict = "crisis"
+    if verdict == "clean":
+        for (_, score), start, end, features in scored:
+            alone = any(m.category not in FEATURE_ONLY for m in features.identifiers)
+            if not alone and score < limits["medical"]:
+                continue
             verdict = "medical"
-            which = MEDICAL if medical >= limits["medical"] else -1
-            spans += explain(body, features, model, which, "health", index, stop,
-                             features.identifiers)  # fmt: skip
-    reasons = sorted({Reason(s.category, s.start, s.end, field) for s in spans},
-                     key=lambda r: (r.start, r.end, r.category))  # fmt: skip
+            # the disclosure words of the window that scored highest, every identifier
+            which = MEDICAL if score >= limits["medical"] and start == m_start else -1
+            found = explain(body[start:end], features, model, which, "health", index, stop,
+                            features.identifiers)  # fmt: skip
+            spans += [(s.category, s.start + start, s.end + start) for s in found]
+    reasons = [
+        Reason(c, s, e, field) for c, s, e in sorted(set(spans), key=lambda x: (x[1], x[2], x[0]))
+    ]
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
         verdict = "medical" if verdict == "clean" else verdict
-    return Screening(verdict, tuple(reasons), resources, _language(features.words, lexicon))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from itertools import combinations
+from itertools import combinations, repeat
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._text import TOKEN
 
 _QUESTION = re.compile(r"[?¿]")
+_GAP = repeat("~")
 
 # Lexicon kinds grouped into the cues a disclosure or a crisis is made of; a pair of groups
 # present together is a feature, since a linear model cannot see "a person AND a condition".
@@ -75,6 +76,8 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
     other.update(f"x:{a}+{b}" for a, b in combinations(sorted(groups), 2))
     other.add(_length(len(tokens)))
     keys: set[Any] = words | pairs
+    # Word pairs one word apart ("i am suicidal" -> ("i", "~", "suicidal")): 3-tuples.
+    keys.update(zip(tokens, _GAP, tokens[2:]))
     # Affixes of words of five letters or more, as ("", prefix) and (suffix, "") tuples:
     # keys that share one set with words (strings) and pairs (tuples of two words).
     long_words = [w for w in words if len(w) > 4 and w.isalpha()]
@@ -85,9 +88,11 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
 
 
 def family(key: Any) -> str:
-    """w (word), b (pair), p (prefix), s (suffix) or o (other)."""
+    """w (word), b (pair), k (pair one word apart), p (prefix), s (suffix) or o (other)."""
     if isinstance(key, str):
         return "o" if ":" in key else "w"
+    if len(key) == 3:
+        return "k"
     if not key[0]:
         return "p"
     return "s" if not key[1] else "b"
@@ -101,6 +106,9 @@ def parse_key(family_name: str, text: str) -> Any:
     if family_name == "b":
         first, _, second = text.partition(" ")
         return (first, second)
+    if family_name == "k":
+        first, _, second = text.partition(" ~ ")
+        return (first, "~", second)
     if family_name == "p":
         return ("", text)
     if family_name == "s":

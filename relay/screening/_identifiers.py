@@ -61,7 +61,9 @@ class Identifiers:
             for start, end in windows:
                 for match in pattern.finditer(text, start, end):
                     a, b = match.span()
-                    if b <= a or (word_start and a and (text[a - 1].isalnum() or text[a - 1] == "_")):
+                    if b <= a or (
+                        word_start and a and (text[a - 1].isalnum() or text[a - 1] == "_")
+                    ):
                         continue
                     found.append(Match(category, _back(anchors, a), _back(anchors, b - 1) + 1))
                     count += 1

@@ -195,6 +195,13 @@ def _variants(choice: str) -> list[tuple[str, ...]]:
     return result
 
 
+def _telling_pair(words: tuple[str, ...]) -> Bigram:
+    """The pair that stands for a choice of several words: the longest, the last of
+    equals ("i'm not" -> ("m", "not"); ("i", "m") would also match "I'm suicidal")."""
+    pairs = list(zip(words, words[1:], strict=False))
+    return max(reversed(pairs), key=lambda p: len(p[0]) + len(p[1]))
+
+
 def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
     """What one segment of adjacent slots needs: each slot's own words or pairs, and at
     each boundary a pair across it."""
@@ -204,7 +211,7 @@ def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
             needs.append(
                 Need(
                     frozenset(v[0] for v in slot if len(v) == 1),
-                    frozenset(p for v in slot for p in zip(v, v[1:], strict=False)),
+                    frozenset(_telling_pair(v) for v in slot if len(v) > 1),
                 )
             )
     for left, right in zip(slots, slots[1:], strict=False):
@@ -266,7 +273,9 @@ def _phrases(directory: Path) -> Iterator[Phrase]:
             kind, phrase = fields(path, number, line, 2)
             if not re.fullmatch(r"[a-z_0-9]+", kind):
                 raise LexiconError(f"{path.name}:{number}: a kind is lower-case letters")
-            yield from expand(path, number, _defines(path, number, phrase, defines), f"{prefix}.{kind}")
+            yield from expand(
+                path, number, _defines(path, number, phrase, defines), f"{prefix}.{kind}"
+            )
     path = directory / "medications.tsv"
     for number, line in lines(path):
         name, generic, _ = fields(path, number, line, 3)

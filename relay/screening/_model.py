@@ -17,7 +17,7 @@ from typing import Any
 from relay.screening._features import Features, family, parse_key
 from relay.screening._lexicon import LexiconError
 
-FAMILIES = ("w", "b", "p", "s", "o")
+FAMILIES = ("w", "b", "k", "p", "s", "o")
 THRESHOLDS = ("crisis", "crisis_possible", "medical")
 CRISIS, MEDICAL = 0, 1
 MIN_WEIGHT = 0.05  # a feature weighing less is never named as a reason
@@ -38,7 +38,8 @@ class Model:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset(self.weights))
-        shown = [k for k in self.weights if family(k) != "o" or k.startswith("lex:")]
+        # word endings ("-ing") are shared by too many words to be shown as a reason
+        shown = [k for k in self.weights if family(k) in "wbp" or str(k).startswith("lex:")]
         crisis = {k: self.weights[k].real for k in shown if self.weights[k].real >= MIN_WEIGHT}
         medical = {k: self.weights[k].imag for k in shown if self.weights[k].imag >= MIN_WEIGHT}
         object.__setattr__(self, "pushing", (crisis, medical))
@@ -48,7 +49,9 @@ class Model:
         total = sum(map(self.weights.__getitem__, features.keys & self.keys), self.bias)
         return total.real, total.imag
 
-    def weighed(self, features: Features, which: int, most: int = 16) -> list[tuple[float, str, Any]]:
+    def weighed(
+        self, features: Features, which: int, most: int = 16
+    ) -> list[tuple[float, str, Any]]:
         """(weight, family, key) of the ``most`` features that pushed a score up most,
         strongest first."""
         table = self.pushing[which]
