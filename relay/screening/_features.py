@@ -21,6 +21,7 @@ from relay.screening._text import TOKEN
 
 _QUESTION = re.compile(r"[?¿]")
 _GAP = repeat("~")
+CHAR_GRAMS: re.Pattern[str] | None = None  # experiment hook
 
 # Lexicon kinds grouped into the cues a disclosure or a crisis is made of; a pair of groups
 # present together is a feature, since a linear model cannot see "a person AND a condition".
@@ -84,6 +85,8 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
     keys.update([("", w[:4]) for w in long_words])
     keys.update([(w[-3:], "") for w in long_words])
     keys.update(other)
+    if CHAR_GRAMS is not None:
+        keys.update(CHAR_GRAMS.findall(folded))
     return Features(words, pairs, keys, tuple(found))
 
 
@@ -95,7 +98,9 @@ def family(key: Any) -> str:
         return "k"
     if not key[0]:
         return "p"
-    return "s" if not key[1] else "b"
+    if not key[1]:
+        return "c" if len(key[0]) >= 4 else "s"
+    return "b"
 
 
 def key_text(key: Any) -> str:
