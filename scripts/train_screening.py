@@ -60,8 +60,8 @@ MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
 # Per model (crisis, disclosure); "x" is the pairs of cue groups, which helped the
 # disclosure model and hurt the crisis one in leave-one-writer-out runs.
 SCALES = (
-    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "c": 1.0, "o": 1.0, "x": 0.0},
-    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "c": 1.0, "o": 1.0, "x": 1.0},
+    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 0.0},
+    {"w": 1.0, "b": 1.0, "k": 1.0, "p": 1.0, "s": 1.0, "o": 1.0, "x": 1.0},
 )
 
 

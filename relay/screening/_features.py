@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-from itertools import combinations, repeat
+from itertools import combinations
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._text import TOKEN
 
 _QUESTION = re.compile(r"[?¿]")
-_GAP = repeat("~")
-CHAR_GRAMS: re.Pattern[str] | None = None  # experiment hook
 
 # Lexicon kinds grouped into the cues a disclosure or a crisis is made of; a pair of groups
 # present together is a feature, since a linear model cannot see "a person AND a condition".
@@ -44,7 +41,7 @@ _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
 class Features:
     words: set[str]
     pairs: set[Bigram]
-    keys: set[Any]  # every feature: words, pairs, affix tuples, "lex:..." and other strings
+    keys: set[str]  # every feature (see extract())
     identifiers: tuple[Match, ...]
 
 
@@ -61,9 +58,13 @@ def _length(count: int) -> str:
 def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Features:
     tokens = TOKEN.findall(folded)
     words = set(tokens)
-    pairs = set(zip(tokens, tokens[1:], strict=False))
+    # Keys are strings (a string caches its hash; a tuple hashes again at every lookup):
+    # "a b" a pair, "a~b" a pair one word apart, "abcd<" a prefix, ">ing" a suffix,
+    # "kind:..." the rest. Tokens never hold " ~<>:".
+    following = tokens[1:]
+    pairs = set(map(" ".join, zip(tokens, following)))
     kinds = index.kinds(words, pairs)
-    found = identifiers.find(folded)
+    found = identifiers.find(folded, words)
     other = {"lex:" + kind for kind in kinds}
     groups = {_GROUP_OF[k] for k in kinds if k in _GROUP_OF}
     if any(k.startswith("cue.") and k not in ("cue.everyday", "cue.veto") for k in kinds):
@@ -76,51 +77,29 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
         groups.add("question")
     other.update(f"x:{a}+{b}" for a, b in combinations(sorted(groups), 2))
     other.add(_length(len(tokens)))
-    keys: set[Any] = words | pairs
-    # Word pairs one word apart ("i am suicidal" -> ("i", "~", "suicidal")): 3-tuples.
-    keys.update(zip(tokens, _GAP, tokens[2:]))
-    # Affixes of words of five letters or more, as ("", prefix) and (suffix, "") tuples:
-    # keys that share one set with words (strings) and pairs (tuples of two words).
+    keys = words | pairs
+    keys.update(map("~".join, zip(tokens, tokens[2:])))  # "i am suicidal" -> "i~suicidal"
+    # Affixes of words of five letters or more: Spanish tenses, plurals, typos.
     long_words = [w for w in words if len(w) > 4 and w.isalpha()]
-    keys.update([("", w[:4]) for w in long_words])
-    keys.update([(w[-3:], "") for w in long_words])
+    keys.update([w[:4] + "<" for w in long_words])
+    keys.update([">" + w[-3:] for w in long_words])
     keys.update(other)
-    if CHAR_GRAMS is not None:
-        keys.update(CHAR_GRAMS.findall(folded))
     return Features(words, pairs, keys, tuple(found))
 
 
-def family(key: Any) -> str:
+def family(key: str) -> str:
     """w (word), b (pair), k (pair one word apart), p (prefix), s (suffix) or o (other)."""
-    if isinstance(key, str):
-        return "o" if ":" in key else "w"
-    if len(key) == 3:
+    if ":" in key:
+        return "o"
+    if " " in key:
+        return "b"
+    if "~" in key:
         return "k"
-    if not key[0]:
+    if key.endswith("<"):
         return "p"
-    if not key[1]:
-        return "c" if len(key[0]) >= 4 else "s"
-    return "b"
-
-
-def key_text(key: Any) -> str:
-    return key if isinstance(key, str) else " ".join(k for k in key if k)
-
-
-def parse_key(family_name: str, text: str) -> Any:
-    if family_name == "b":
-        first, _, second = text.partition(" ")
-        return (first, second)
-    if family_name == "k":
-        first, _, second = text.partition(" ~ ")
-        return (first, "~", second)
-    if family_name == "p":
-        return ("", text)
-    if family_name == "s":
-        return (text, "")
-    return text
+    return "s" if key.startswith(">") else "w"
 
 
 def names(features: Features) -> list[str]:
     """Every feature as one string, "family<TAB>key" (for training and the model file)."""
-    return [f"{family(k)}\t{key_text(k)}" for k in features.keys]
+    return [f"{family(k)}\t{k}" for k in features.keys]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from relay.screening._text import TOKEN, fold
 
-Bigram = tuple[str, str]
+Bigram = str  # two adjacent words joined by one space: "kill myself"
 
 
 class LexiconError(ValueError):
@@ -198,8 +198,8 @@ def _variants(choice: str) -> list[tuple[str, ...]]:
 def _telling_pair(words: tuple[str, ...]) -> Bigram:
     """The pair that stands for a choice of several words: the longest, the last of
     equals ("i'm not" -> ("m", "not"); ("i", "m") would also match "I'm suicidal")."""
-    pairs = list(zip(words, words[1:], strict=False))
-    return max(reversed(pairs), key=lambda p: len(p[0]) + len(p[1]))
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return max(reversed(pairs), key=len)
 
 
 def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
@@ -215,7 +215,7 @@ def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
                 )
             )
     for left, right in zip(slots, slots[1:], strict=False):
-        needs.append(Need(frozenset(), frozenset((a[-1], b[0]) for a in left for b in right)))
+        needs.append(Need(frozenset(), frozenset(f"{a[-1]} {b[0]}" for a in left for b in right)))
     return [n for n in needs if n.words or n.pairs]
 
 
@@ -286,7 +286,7 @@ def _phrases(directory: Path) -> Iterator[Phrase]:
 
 def _selectivity(need: Need, stopwords: frozenset[str]) -> tuple[int, int]:
     common = sum(w in stopwords for w in need.words) + sum(
-        a in stopwords and b in stopwords for a, b in need.pairs
+        all(w in stopwords for w in pair.split(" ")) for pair in need.pairs
     )
     return (common, len(need.words) + len(need.pairs))
 

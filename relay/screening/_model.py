@@ -2,8 +2,8 @@
 package (relay/screening/model.tsv, written by scripts/train_screening.py).
 
 Pure Python at run time: one set intersection finds the features a message shares with
-the model, and two C-level sums add their weights, so a message costs about one dict
-lookup per feature it has. Each line of the file is ``family<TAB>key<TAB>crisis
+the model, and two C-level sums add their weights, so a message costs about two dict
+lookups per feature it has. Each line of the file is ``family<TAB>key<TAB>crisis
 weight<TAB>disclosure weight``; ``@bias`` and ``@threshold`` lines carry the rest.
 Scores are log-odds.
 """
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from relay.screening._features import Features, family, parse_key
+from relay.screening._features import Features, family
 from relay.screening._lexicon import LexiconError
 
 FAMILIES = ("w", "b", "k", "p", "s", "o")
@@ -26,32 +25,34 @@ MODEL_FILE = Path(__file__).resolve().parent / "model.tsv"
 
 @dataclass(frozen=True)
 class Model:
-    bias: complex
+    bias: tuple[float, float]
     thresholds: dict[str, float]
-    # Both weights of a feature in one complex number (crisis + disclosure * 1j): one
-    # lookup per feature, and sum() adds both scores at C speed.
-    weights: dict[Any, complex] = field(repr=False)
-    keys: frozenset[Any] = field(init=False, repr=False)
+    crisis: dict[str, float] = field(repr=False)
+    medical: dict[str, float] = field(repr=False)
+    keys: frozenset[str] = field(init=False, repr=False)
     # Per score, the features a reason can point at (words, pairs, affixes, lexicon kinds)
     # that push it up, with their weight: reasons look only at these.
-    pushing: tuple[dict[Any, float], dict[Any, float]] = field(init=False, repr=False)
+    pushing: tuple[dict[str, float], dict[str, float]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", frozenset(self.weights))
+        object.__setattr__(self, "keys", frozenset(self.crisis))
         # word endings ("-ing") are shared by too many words to be shown as a reason
-        shown = [k for k in self.weights if family(k) in "wbp" or str(k).startswith("lex:")]
-        crisis = {k: self.weights[k].real for k in shown if self.weights[k].real >= MIN_WEIGHT}
-        medical = {k: self.weights[k].imag for k in shown if self.weights[k].imag >= MIN_WEIGHT}
+        shown = [k for k in self.crisis if family(k) in "wbkp" or k.startswith("lex:")]
+        crisis = {k: self.crisis[k] for k in shown if self.crisis[k] >= MIN_WEIGHT}
+        medical = {k: self.medical[k] for k in shown if self.medical[k] >= MIN_WEIGHT}
         object.__setattr__(self, "pushing", (crisis, medical))
 
     def scores(self, features: Features) -> tuple[float, float]:
         """(crisis, disclosure) log-odds."""
-        total = sum(map(self.weights.__getitem__, features.keys & self.keys), self.bias)
-        return total.real, total.imag
+        hits = features.keys & self.keys
+        return (
+            self.bias[0] + sum(map(self.crisis.__getitem__, hits)),
+            self.bias[1] + sum(map(self.medical.__getitem__, hits)),
+        )
 
     def weighed(
         self, features: Features, which: int, most: int = 16
-    ) -> list[tuple[float, str, Any]]:
+    ) -> list[tuple[float, str, str]]:
         """(weight, family, key) of the ``most`` features that pushed a score up most,
         strongest first."""
         table = self.pushing[which]
@@ -62,7 +63,8 @@ class Model:
 def load_model(path: Path = MODEL_FILE) -> Model:
     bias: tuple[float, float] | None = None
     thresholds: dict[str, float] = {}
-    weights: dict[Any, complex] = {}
+    crisis: dict[str, float] = {}
+    medical: dict[str, float] = {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -77,8 +79,7 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             elif parts[0] == "@threshold" and parts[1] in THRESHOLDS:
                 thresholds[parts[1]] = float(parts[2])
             elif len(parts) == 4 and parts[0] in FAMILIES:
-                key = parse_key(parts[0], parts[1])
-                weights[key] = complex(float(parts[2]), float(parts[3]))
+                crisis[parts[1]], medical[parts[1]] = float(parts[2]), float(parts[3])
             else:
                 raise ValueError
         except (ValueError, IndexError):
@@ -87,4 +88,4 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             ) from None
     if bias is None or set(thresholds) != set(THRESHOLDS):
         raise LexiconError(f"{path.name}: needs @bias and the thresholds {', '.join(THRESHOLDS)}")
-    return Model(complex(*bias), thresholds, weights)
+    return Model(bias, thresholds, crisis, medical)

@@ -6,8 +6,9 @@ the per-token work of mapping folded offsets back to the original text is paid o
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from relay.screening._features import Features
 from relay.screening._identifiers import Match
@@ -33,40 +34,57 @@ class _Wanted:
     words: set[str]
     pairs: set[Bigram]
     prefixes: set[str]
-    suffixes: set[str]
 
     def __bool__(self) -> bool:
-        return bool(self.words or self.pairs or self.prefixes or self.suffixes)
+        return bool(self.words or self.pairs or self.prefixes)
 
 
 def _choose(
     features: Features, model: Model, which: int, index: PhraseIndex, stopwords: frozenset[str]
 ) -> _Wanted:
-    wanted = _Wanted(set(), set(), set(), set())
+    wanted = _Wanted(set(), set(), set())
     chosen = 0
     words: set[str] | None = None
     weighed = model.weighed(features, which)
     for weight, family, key in weighed:
         if chosen >= MOST or weight < MIN_WEIGHT:
             break
-        before = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
+        before = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes))
         if family == "w" and key not in stopwords:
             wanted.words.add(key)
-        elif family == "b" and not (key[0] in stopwords and key[1] in stopwords):
-            wanted.pairs.add(key)
+        elif family in "bk" and not all(w in stopwords for w in key.replace("~", " ").split()):
+            first, _, second = key.replace("~", " ").partition(" ")
+            if family == "b":
+                wanted.pairs.add(key)
+            else:
+                wanted.words.update(w for w in (first, second) if w not in stopwords)
         elif family == "p":
-            wanted.prefixes.add(key[1])
-        elif family == "s":
-            wanted.suffixes.add(key[0])
+            wanted.prefixes.add(key[:-1])
         elif family == "o" and key.startswith("lex:"):
             # the one-word phrases of that kind ("sertraline" for lex:medication): the
             # longer ones are mostly found again among the weighed word pairs
             if words is None:
                 words = features.words & index.single_keys
             wanted.words |= {w for w in words if key[4:] in index.single[w]} - stopwords
-        after = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
+        after = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes))
         chosen += after != before
     return wanted
+
+
+_NEXT = re.compile(r"[^\w]*?([^\W_]+)")  # the next word
+
+
+def _occurrences(folded: str, word: str) -> Iterator[int]:
+    """Where ``word`` starts a word of ``folded``, at most MAX_SPANS times and after at
+    most 4 x MAX_SPANS probes (str.find runs in C: no loop over every token)."""
+    position, count, probes = folded.find(word), 0, 0
+    while position >= 0 and count < MAX_SPANS and probes < 4 * MAX_SPANS:
+        before = folded[position - 1] if position else " "
+        if not (before.isalnum() or before == "_"):
+            yield position
+            count += 1
+        probes += 1
+        position = folded.find(word, position + 1)
 
 
 def _category(word: str, index: PhraseIndex, default: str) -> str:
@@ -92,28 +110,26 @@ def explain(
     wanted = (
         _choose(features, model, which, index, stopwords)
         if which >= 0
-        else _Wanted(set(), set(), set(), set())
+        else _Wanted(set(), set(), set())
     )
     if not wanted:
         return spans
-    tokens: list[tuple[str, int, int]] = [
-        (m.group(), m.start(), m.end()) for m in TOKEN.finditer(folding.folded)
-    ]
-    found = 0
-    for i, (token, start, end) in enumerate(tokens):
-        if found >= MAX_SPANS:
-            break
-        hit_end = -1
-        if token in wanted.words or (
-            len(token) >= 5
-            and (token[:4] in wanted.prefixes or token[-3:] in wanted.suffixes)
-            and token.isalpha()
-        ):
-            hit_end = end
-        if i + 1 < len(tokens) and (token, tokens[i + 1][0]) in wanted.pairs:
-            hit_end = tokens[i + 1][2]
-        if hit_end >= 0:
-            name = _category(token, index, category) if category == "health" else category
-            spans.append(Span(name, back(start), back(hit_end - 1) + 1))
-            found += 1
+    folded = folding.folded
+    found: list[tuple[int, int, str]] = []  # folded start, end, first word
+    for word in sorted(wanted.words | wanted.prefixes):
+        whole = word in wanted.words
+        for start in _occurrences(folded, word):
+            token = TOKEN.match(folded, start)
+            if token and (whole and token.end() == start + len(word) or (
+                not whole and token.end() - start >= 5 and token.group().isalpha())):  # fmt: skip
+                found.append((start, token.end(), token.group()))
+    for pair in sorted(wanted.pairs):
+        first, _, second = pair.partition(" ")
+        for start in _occurrences(folded, first):
+            following = _NEXT.match(folded, start + len(first))
+            if following and following.group(1) == second:
+                found.append((start, following.end(), first))
+    for start, end, word in sorted(found)[:MAX_SPANS]:
+        name = _category(word, index, category) if category == "health" else category
+        spans.append(Span(name, back(start), back(end - 1) + 1))
     return spans
