@@ -19,6 +19,7 @@ vouched for and is reported as a ``too_long`` reason (at least ``medical``).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from typing import Literal
 
 from relay.screening._features import Features, extract
 from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
-from relay.screening._lexicon import LexiconError, PhraseIndex, build_index, lines
+from relay.screening._lexicon import (
+    LexiconError,
+    PhraseIndex,
+    build_index,
+    lines,
+    negation_pattern,
+)
 from relay.screening._model import CRISIS, MEDICAL, Model, load_model
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
@@ -87,6 +94,7 @@ class Lexicon:
 
     index: PhraseIndex
     identifiers: Identifiers
+    negation: re.Pattern[str]
     model: Model
     stopwords: frozenset[str]
     spanish: frozenset[str]
@@ -119,6 +127,7 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
     return Lexicon(
         index=build_index(directory, stopwords),
         identifiers=load_identifiers(directory / "identifiers.tsv"),
+        negation=negation_pattern(directory),
         model=load_model() if model is None else load_model(model),
         stopwords=stopwords,
         spanish=spanish,
@@ -128,7 +137,7 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
 
 def features_of(text: str, lexicon: Lexicon) -> Features:
     """The features of one text (the training script reads them through this)."""
-    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers)
+    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers, lexicon.negation)
 
 
 def _language(words: set[str], lexicon: Lexicon) -> Language:

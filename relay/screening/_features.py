@@ -55,12 +55,14 @@ def _length(count: int) -> str:
     return "len:26-80" if count <= 80 else "len:81+"
 
 
-def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Features:
+def extract(
+    folded: str, index: PhraseIndex, identifiers: Identifiers, negation: re.Pattern[str]
+) -> Features:
     tokens = TOKEN.findall(folded)
     words = set(tokens)
     # Keys are strings (a string caches its hash; a tuple hashes again at every lookup):
     # "a b" a pair, "a~b" a pair one word apart, "abcd<" a prefix, ">ing" a suffix,
-    # "kind:..." the rest. Tokens never hold " ~<>:".
+    # "!word" a negated word, "kind:..." the rest. Tokens never hold " ~<>!:".
     following = tokens[1:]
     pairs = set(map(" ".join, zip(tokens, following)))
     kinds = index.kinds(words, pairs)
@@ -84,13 +86,19 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
     keys.update([w[:4] + "<" for w in long_words])
     keys.update([">" + w[-3:] for w in long_words])
     keys.update(other)
+    # Words a negation reaches ("not on any medications" -> "!on", "!any", "!medications")
+    for scope in negation.findall(folded):
+        keys.update("!" + w for w in scope if w)
     return Features(words, pairs, keys, tuple(found))
 
 
 def family(key: str) -> str:
-    """w (word), b (pair), k (pair one word apart), p (prefix), s (suffix) or o (other)."""
+    """w (word), b (pair), k (pair one word apart), p (prefix), s (suffix), n (negated
+    word) or o (other)."""
     if ":" in key:
         return "o"
+    if key.startswith("!"):
+        return "n"
     if " " in key:
         return "b"
     if "~" in key:

@@ -319,3 +319,25 @@ def build_index(directory: Path, stopwords: frozenset[str]) -> PhraseIndex:
         {w: tuple(p) for w, p in by_word.items()},
         {w: tuple(p) for w, p in by_pair.items()},
     )
+
+
+def negation_pattern(directory: Path) -> re.Pattern[str]:
+    """A negation cue of negation.tsv ("pre" lines) and the up to three words after it,
+    with only spaces and quotes between: the scope a negation reaches."""
+    path = directory / "negation.tsv"
+    cues: set[str] = set()
+    for number, line in lines(path):
+        kind, phrase = fields(path, number, line, 2)
+        if kind != "pre":
+            continue
+        for combo in product(*(choices + ([""] if optional else [])
+                               for choices, optional in _options(path, number, phrase))):  # fmt: skip
+            words = " ".join(TOKEN.findall(fold(" ".join(c for c in combo if c).replace("'", " "))))
+            if words:
+                cues.add(words)
+    alternation = "|".join(
+        r"\W{1,3}".join(re.escape(w) for w in cue.split())
+        for cue in sorted(cues, key=lambda c: (-len(c), c))
+    )
+    word = r"[\s'\u2019\"]{1,3}([^\W_]+)"
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_]){word}(?:{word})?(?:{word})?")

@@ -16,7 +16,7 @@ from pathlib import Path
 from relay.screening._features import Features, family
 from relay.screening._lexicon import LexiconError
 
-FAMILIES = ("w", "b", "k", "p", "s", "o")
+FAMILIES = ("w", "b", "k", "p", "s", "n", "o")
 THRESHOLDS = ("crisis", "crisis_possible", "medical")
 CRISIS, MEDICAL = 0, 1
 MIN_WEIGHT = 0.05  # a feature weighing less is never named as a reason
