@@ -102,7 +102,10 @@ def main() -> int:
     lines: list[tuple[str, Callable[[], float]]] = [
         (f"corpora ({len(messages)} messages)", lambda: rate(messages, lexicon, args.rounds)),
         ("1 KB, one repeated sentence", lambda: rate([kilobyte] * 200, lexicon, args.rounds)),
-        ("1 KB, varied texts (500)", lambda: rate(varied_kilobytes(messages), lexicon, args.rounds)),
+        (
+            "1 KB, varied texts (500)",
+            lambda: rate(varied_kilobytes(messages), lexicon, args.rounds),
+        ),
     ]
     print(f"{'throughput, one core':40} {'msg/s':>9}")
     for name, measure in lines:
@@ -112,7 +115,9 @@ def main() -> int:
     joined = " ".join(messages)
     for size in (100, 1_000, 3_000, 10_000):
         seconds = min(slowest(joined[i * size : (i + 1) * size], lexicon) for i in range(5))
-        print(f"{size:>8} characters{'':23} {seconds * 1e6:>9.0f} {seconds * 1e6 / size * 1000:>9.0f}")
+        print(
+            f"{size:>8} characters{'':23} {seconds * 1e6:>9.0f} {seconds * 1e6 / size * 1000:>9.0f}"
+        )
     print(f"\n{'adversarial, 10,000 characters':40} {'ms':>9}")
     worst = 0.0
     for name, text in adversarial().items():

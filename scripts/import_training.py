@@ -87,7 +87,10 @@ def main(argv: list[str]) -> int:
             if line.strip()
         }
         print(
-            f"{path.name}: copied, {sum(counts.values())} messages ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+            f"{path.name}: copied, {sum(counts.values())} messages "
+            + "("
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + ")"
         )
     return status
 

@@ -199,8 +199,11 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
         return sum(1 for i in indices if test(i)) / max(1, len(indices))
 
     crisis = _lowest(grid, lambda t: share(clean, lambda i: scores[i][0] >= t), CRISIS_CLEAN_BUDGET)
-    possible = _lowest([g for g in grid if g <= crisis] or [crisis],
-                       lambda t: share(clean, lambda i: scores[i][0] >= t), POSSIBLE_CLEAN_BUDGET)  # fmt: skip
+    possible = _lowest(
+        [g for g in grid if g <= crisis] or [crisis],
+        lambda t: share(clean, lambda i: scores[i][0] >= t),
+        POSSIBLE_CLEAN_BUDGET,
+    )
 
     def stopped(t: float) -> float:
         return share(clean, lambda i: scores[i][0] >= crisis or rows[i].has_id or scores[i][1] >= t)
@@ -263,8 +266,16 @@ def report(rows: list[Row], got: list[tuple[str, bool]]) -> dict[str, Any]:
     for group in sorted({row.group for row in rows}):
         pick = [i for i, row in enumerate(rows) if row.group == group]
         f = figures([rows[i] for i in pick], [got[i] for i in pick])
-        out["by_writer"][group] = {k: f[k] for k in ("messages", "crisis_recognised",
-                                   "medical_or_crisis_caught", "clean_stopped", "clean_sent_as_crisis")}  # fmt: skip
+        out["by_writer"][group] = {
+            k: f[k]
+            for k in (
+                "messages",
+                "crisis_recognised",
+                "medical_or_crisis_caught",
+                "clean_stopped",
+                "clean_sent_as_crisis",
+            )
+        }
     return out
 
 
@@ -294,11 +305,15 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
     limits = choose(rows, scores)
     cv = report(rows, verdicts(rows, scores, limits))
     cv["thresholds"] = limits
-    cv["budgets"] = {"crisis_clean": CRISIS_CLEAN_BUDGET, "possible_clean": POSSIBLE_CLEAN_BUDGET,
-                     "clean_stopped": CLEAN_STOPPED_BUDGET}  # fmt: skip
+    cv["budgets"] = {
+        "crisis_clean": CRISIS_CLEAN_BUDGET,
+        "possible_clean": POSSIBLE_CLEAN_BUDGET,
+        "clean_stopped": CLEAN_STOPPED_BUDGET,
+    }
     cv["writers"] = sorted({row.group for row in rows})
     vocabulary, models = fit(rows)
-    summary = f"{len(rows)} messages from {len(cv['writers'])} writers ({', '.join(f'{k} {v}' for k, v in cv['overall']['by_label'].items())})"
+    counts = ", ".join(f"{k} {v}" for k, v in cv["overall"]["by_label"].items())
+    summary = f"{len(rows)} messages from {len(cv['writers'])} writers ({counts})"
     return (
         model_text(vocabulary, models, limits, summary),
         json.dumps(cv, indent=1, sort_keys=True) + "\n",
@@ -329,19 +344,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _line(name: str, f: dict[str, Any]) -> str:
+    cells = [
+        _pct(f[k])
+        for k in (
+            "crisis_recognised",
+            "medical_or_crisis_caught",
+            "clean_stopped",
+            "clean_sent_as_crisis",
+        )
+    ]
+    return f"{name:22} {f['messages']:>5} {cells[0]:>7} {cells[1]:>7} {cells[2]:>10} {cells[3]:>13}"
+
+
 def print_figures(cv: dict[str, Any]) -> None:
     """The leave-one-writer-out figures (no message text)."""
     print(f"thresholds: {cv['thresholds']}")
+    head = ("n", "crisis", "caught", "clean stop", "clean->crisis")
+    widths = (5, 7, 7, 10, 13)
     print(
-        f"{'leave-one-writer-out':22} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}"
+        f"{'leave-one-writer-out':22} "
+        + " ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True))
     )
     for name in ("overall", "en", "es"):
-        f = cv[name]
-        print(f"{name:22} {f['messages']:>5} {_pct(f['crisis_recognised']):>7} {_pct(f['medical_or_crisis_caught']):>7} "
-              f"{_pct(f['clean_stopped']):>10} {_pct(f['clean_sent_as_crisis']):>13}")  # fmt: skip
+        print(_line(name, cv[name]))
     for name, f in cv["by_writer"].items():
-        print(f"  {name:20} {f['messages']:>5} {_pct(f['crisis_recognised']):>7} {_pct(f['medical_or_crisis_caught']):>7} "
-              f"{_pct(f['clean_stopped']):>10} {_pct(f['clean_sent_as_crisis']):>13}")  # fmt: skip
+        print(_line("  " + name, f))
     print("confusion, overall (rows: label, columns: verdict)")
     for truth in LABELS:
         row = cv["overall"]["confusion"][truth]

@@ -68,10 +68,26 @@ def test_screen_never_raises_and_offsets_stay_in_the_text(text: str) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.sampled_from(["a", "kill ", "my ", "1", "😭", "e\u0301", "\u202e", "no ", "want to ",
-                     "50mg ", "DOB 01/02/1980 ", "member id 123456 ", "\u200b", "\n"]),
+    st.sampled_from(
+        [
+            "a",
+            "kill ",
+            "my ",
+            "1",
+            "😭",
+            "e\u0301",
+            "\u202e",
+            "no ",
+            "want to ",
+            "50mg ",
+            "DOB 01/02/1980 ",
+            "member id 123456 ",
+            "\u200b",
+            "\n",
+        ]
+    ),
     st.integers(1, 10_000),
-)  # fmt: skip
+)
 def test_repetitive_input_stays_fast(token: str, count: int) -> None:
     """Repeated tokens up to 10,000 characters screen in well under 50 ms (the benchmark
     holds the 2 ms figure; this bound only catches runaway, non-linear work)."""

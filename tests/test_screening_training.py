@@ -29,8 +29,11 @@ def _train(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[st
     out.mkdir(exist_ok=True)
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--data", str(data), "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_training_twice_gives_identical_files(tmp_path: Path) -> None:

@@ -184,8 +184,9 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
             verdict = "medical"
             # the disclosure words of the window that scored highest, every identifier
             which = MEDICAL if score >= limits["medical"] and start == m_start else -1
-            found = explain(body[start:end], features, model, which, "health", index, stop,
-                            features.identifiers)  # fmt: skip
+            found = explain(
+                body[start:end], features, model, which, "health", index, stop, features.identifiers
+            )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
     reasons = [
         Reason(c, s, e, field) for c, s, e in sorted(set(spans), key=lambda x: (x[1], x[2], x[0]))

@@ -25,15 +25,20 @@ _QUESTION = re.compile(r"[?¿]")
 GROUPS = {
     "person": ("link.subject", "link.possessive", "relation", "self"),
     "health": ("condition", "symptom", "medication", "procedure", "care"),
-    "crisis": ("crisis.passive", "crisis.active", "crisis.plan", "crisis.self_harm",
-               "crisis.danger"),
+    "crisis": (
+        "crisis.passive",
+        "crisis.active",
+        "crisis.plan",
+        "crisis.self_harm",
+        "crisis.danger",
+    ),
     "history": ("crisis.history", "ctx.history"),
     "general": ("frame", "topic", "crisis.topic", "ctx.exclusion"),
     "negation": ("neg.pre",),
     "fiction": ("cue.veto", "ctx.quote"),
     "idiom": ("idiom.ignore", "idiom.resources"),
     "sales": ("pitch", "service"),
-}  # fmt: skip
+}
 _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
 
 
@@ -64,7 +69,7 @@ def extract(
     # "a b" a pair, "a~b" a pair one word apart, "abcd<" a prefix, ">ing" a suffix,
     # "!word" a negated word, "kind:..." the rest. Tokens never hold " ~<>!:".
     following = tokens[1:]
-    pairs = set(map(" ".join, zip(tokens, following)))
+    pairs = set(map(" ".join, zip(tokens, following, strict=False)))
     kinds = index.kinds(words, pairs)
     found = identifiers.find(folded, words)
     other = {"lex:" + kind for kind in kinds}
@@ -80,7 +85,9 @@ def extract(
     other.update(f"x:{a}+{b}" for a, b in combinations(sorted(groups), 2))
     other.add(_length(len(tokens)))
     keys = words | pairs
-    keys.update(map("~".join, zip(tokens, tokens[2:])))  # "i am suicidal" -> "i~suicidal"
+    keys.update(
+        map("~".join, zip(tokens, tokens[2:], strict=False))
+    )  # "i am suicidal" -> "i~suicidal"
     # Affixes of words of five letters or more: Spanish tenses, plurals, typos.
     long_words = [w for w in words if len(w) > 4 and w.isalpha()]
     keys.update([w[:4] + "<" for w in long_words])

@@ -49,8 +49,26 @@ KIND_FILES = {
     "negation.tsv": "neg",
 }
 # "overdos*" stands for these endings (English and Spanish), not for any letters.
-_STAR_ENDINGS = ("", "s", "e", "es", "ed", "ing", "ion", "al", "er", "a", "o", "os", "as", "ar",
-                 "ado", "ando", "ida", "ido")  # fmt: skip
+_STAR_ENDINGS = (
+    "",
+    "s",
+    "e",
+    "es",
+    "ed",
+    "ing",
+    "ion",
+    "al",
+    "er",
+    "a",
+    "o",
+    "os",
+    "as",
+    "ar",
+    "ado",
+    "ando",
+    "ida",
+    "ido",
+)
 _MAX_EXPANSIONS = 20_000
 _ITEM = re.compile(r"\(([^()\[\]]*)\)|\[([^()\[\]]*)\]|([^\s()\[\]]+)")
 _DEFINE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -330,8 +348,12 @@ def negation_pattern(directory: Path) -> re.Pattern[str]:
         kind, phrase = fields(path, number, line, 2)
         if kind != "pre":
             continue
-        for combo in product(*(choices + ([""] if optional else [])
-                               for choices, optional in _options(path, number, phrase))):  # fmt: skip
+        for combo in product(
+            *(
+                choices + ([""] if optional else [])
+                for choices, optional in _options(path, number, phrase)
+            )
+        ):
             words = " ".join(TOKEN.findall(fold(" ".join(c for c in combo if c).replace("'", " "))))
             if words:
                 cues.add(words)

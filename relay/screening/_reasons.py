@@ -120,8 +120,11 @@ def explain(
         whole = word in wanted.words
         for start in _occurrences(folded, word):
             token = TOKEN.match(folded, start)
-            if token and (whole and token.end() == start + len(word) or (
-                not whole and token.end() - start >= 5 and token.group().isalpha())):  # fmt: skip
+            if token and (
+                whole
+                and token.end() == start + len(word)
+                or (not whole and token.end() - start >= 5 and token.group().isalpha())
+            ):
                 found.append((start, token.end(), token.group()))
     for pair in sorted(wanted.pairs):
         first, _, second = pair.partition(" ")
