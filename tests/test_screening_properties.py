@@ -89,12 +89,12 @@ def test_screen_never_raises_and_offsets_stay_in_the_text(text: str) -> None:
     st.integers(1, 10_000),
 )
 def test_repetitive_input_stays_fast(token: str, count: int) -> None:
-    """Repeated tokens up to 10,000 characters screen in well under 50 ms (the benchmark
-    holds the 2 ms figure; this bound only catches runaway, non-linear work)."""
+    """Repeated tokens up to 10,000 characters screen in under 50 ms of CPU time (the
+    benchmark holds the 2 ms figure; this bound only catches runaway, non-linear work)."""
     text = (token * count)[:10_000]
-    started = time.perf_counter()
+    started = time.process_time()
     screen(text, LEXICON)
-    assert time.perf_counter() - started < 0.05
+    assert time.process_time() - started < 0.05
 
 
 SAMPLES = [

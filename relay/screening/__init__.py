@@ -36,7 +36,7 @@ from relay.screening._lexicon import (
     lines,
     negation_pattern,
 )
-from relay.screening._model import CRISIS, MEDICAL, Model, load_model
+from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, load_model
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
 
@@ -128,7 +128,7 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
         index=build_index(directory, stopwords),
         identifiers=load_identifiers(directory / "identifiers.tsv"),
         negation=negation_pattern(directory),
-        model=load_model() if model is None else load_model(model),
+        model=load_model(MODEL_FILE if model is None else model, stopwords),
         stopwords=stopwords,
         spanish=spanish,
         english=english,

@@ -29,6 +29,7 @@ class Model:
     thresholds: dict[str, float]
     crisis: dict[str, float] = field(repr=False)
     medical: dict[str, float] = field(repr=False)
+    stopwords: frozenset[str] = field(default=frozenset(), repr=False)  # never a reason
     keys: frozenset[str] = field(init=False, repr=False)
     # Per score, the features a reason can point at (words, pairs, affixes, lexicon kinds)
     # that push it up, with their weight: reasons look only at these.
@@ -36,8 +37,16 @@ class Model:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset(self.crisis))
-        # word endings ("-ing") are shared by too many words to be shown as a reason
-        shown = [k for k in self.crisis if family(k) in "wbkp" or k.startswith("lex:")]
+        # Word endings ("-ing"), stopwords and pairs of stopwords are shared by too many
+        # messages to be shown as a reason.
+        stop = self.stopwords
+        shown = [
+            k
+            for k in self.crisis
+            if k.startswith("lex:")
+            or (family(k) in "wp" and k.rstrip("<") not in stop)
+            or (family(k) in "bk" and not all(w in stop for w in k.replace("~", " ").split()))
+        ]
         crisis = {k: self.crisis[k] for k in shown if self.crisis[k] >= MIN_WEIGHT}
         medical = {k: self.medical[k] for k in shown if self.medical[k] >= MIN_WEIGHT}
         object.__setattr__(self, "pushing", (crisis, medical))
@@ -60,7 +69,7 @@ class Model:
         return [(table[k], family(k), k) for k in top[:most]]
 
 
-def load_model(path: Path = MODEL_FILE) -> Model:
+def load_model(path: Path = MODEL_FILE, stopwords: frozenset[str] = frozenset()) -> Model:
     bias: tuple[float, float] | None = None
     thresholds: dict[str, float] = {}
     crisis: dict[str, float] = {}
@@ -88,4 +97,4 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             ) from None
     if bias is None or set(thresholds) != set(THRESHOLDS):
         raise LexiconError(f"{path.name}: needs @bias and the thresholds {', '.join(THRESHOLDS)}")
-    return Model(bias, thresholds, crisis, medical)
+    return Model(bias, thresholds, crisis, medical, stopwords)

@@ -42,32 +42,29 @@ class _Wanted:
 def _choose(
     features: Features, model: Model, which: int, index: PhraseIndex, stopwords: frozenset[str]
 ) -> _Wanted:
+    """The words, pairs and prefixes of the MOST features that weighed most (the model
+    leaves out stopwords and endings already)."""
     wanted = _Wanted(set(), set(), set())
-    chosen = 0
-    words: set[str] | None = None
-    weighed = model.weighed(features, which)
-    for weight, family, key in weighed:
-        if chosen >= MOST or weight < MIN_WEIGHT:
+    chosen = size = 0
+    for _, family, key in model.weighed(features, which, 4 * MOST):
+        if chosen >= MOST:
             break
-        before = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes))
-        if family == "w" and key not in stopwords:
+        if family == "w":
             wanted.words.add(key)
-        elif family in "bk" and not all(w in stopwords for w in key.replace("~", " ").split()):
-            first, _, second = key.replace("~", " ").partition(" ")
-            if family == "b":
-                wanted.pairs.add(key)
-            else:
-                wanted.words.update(w for w in (first, second) if w not in stopwords)
+        elif family == "b":
+            wanted.pairs.add(key)
+        elif family == "k":
+            wanted.words.update(w for w in key.split("~") if w not in stopwords)
         elif family == "p":
             wanted.prefixes.add(key[:-1])
-        elif family == "o" and key.startswith("lex:"):
-            # the one-word phrases of that kind ("sertraline" for lex:medication): the
+        else:
+            # lex:kind: its one-word phrases ("sertraline" for lex:medication); the
             # longer ones are mostly found again among the weighed word pairs
-            if words is None:
-                words = features.words & index.single_keys
-            wanted.words |= {w for w in words if key[4:] in index.single[w]} - stopwords
-        after = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes))
-        chosen += after != before
+            kind = key[4:]
+            found = features.words & index.single_keys
+            wanted.words.update(w for w in found if kind in index.single[w] and w not in stopwords)
+        grown = len(wanted.words) + len(wanted.pairs) + len(wanted.prefixes)
+        chosen, size = chosen + (grown > size), grown
     return wanted
 
 
