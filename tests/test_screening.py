@@ -353,16 +353,17 @@ def test_redact_removes_identifiers(lexicon: Lexicon) -> None:
         (
             "I was diagnosed with bipolar disorder last year and I take lithium 600 mg. "
             "Can I come in?",
-            ("lithium", "600 mg"),
+            ("bipolar", "lithium", "600 mg"),
         ),
-        ("Type 2 diabetic, metformin 500 mg twice a day. ok?", ("metformin", "500")),
-        ("My wife has lupus and takes Plaquenil; DOB 02/11/1980.", ("Plaquenil", "1980")),
+        ("Type 2 diabetic, metformin 500 mg twice a day. ok?", ("diabetic", "metformin", "500")),
+        ("My wife has lupus and takes Plaquenil; DOB 02/11/1980.", ("lupus", "Plaquenil", "1980")),
     ],
 )
 def test_redaction_covers_medicines_doses_and_identifiers(
     lexicon: Lexicon, text: str, hidden: tuple[str, ...]
 ) -> None:
-    """The reasons of a medical verdict cover the medicines, doses and identifiers named."""
+    """The reasons of a medical verdict cover every condition, medicine, dose and
+    identifier named, so redact() leaves none."""
     result = screen(text, lexicon)
     assert result.verdict == "medical"
     redacted = redact(text, result.reasons)

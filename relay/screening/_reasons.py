@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from relay.screening._features import Features
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
-from relay.screening._model import Model
+from relay.screening._model import MEDICAL, Model
 from relay.screening._text import TOKEN, fold_map
 
 MOST = 5  # features reported per verdict
 MAX_SPANS = 24  # occurrences reported per verdict
 MIN_WEIGHT = 0.05
-HEALTH_KINDS = ("condition", "symptom", "medication", "procedure", "care")
+HEALTH_KINDS = frozenset({"condition", "symptom", "medication", "procedure", "care"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,13 @@ def _choose(
             wanted.words.update(w for w in found if kind in index.single[w] and w not in stopwords)
         grown = len(wanted.words) + len(wanted.pairs) + len(wanted.prefixes)
         chosen, size = chosen + (grown > size), grown
+    if which == MEDICAL:
+        # Every health term of the lexicons is a detail to show and to mask ("Send
+        # without these words"), whether or not it weighed most.
+        for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
+            words, pairs = phrase.units(features.words, features.pairs)
+            wanted.words.update(words - stopwords)
+            wanted.pairs.update(pairs)
     return wanted
 
 
@@ -86,7 +93,7 @@ def _occurrences(folded: str, word: str) -> Iterator[int]:
 
 def _category(word: str, index: PhraseIndex, default: str) -> str:
     kinds = index.single.get(word, ())
-    return next((k for k in HEALTH_KINDS if k in kinds), default)
+    return next((k for k in sorted(HEALTH_KINDS) if k in kinds), default)
 
 
 def explain(
