@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from relay.screening._features import Features, extract
 from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
@@ -153,6 +153,18 @@ def _windows(length: int) -> list[tuple[int, int]]:
     return [(start, min(length, start + WINDOW)) for start in starts]
 
 
+def _merged(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Overlapping spans of one category as one ("need", "need help", "help now" ->
+    "need help now"), in text order."""
+    merged: list[list[Any]] = []
+    for category, start, end in sorted(set(spans)):
+        if merged and merged[-1][0] == category and start <= merged[-1][2]:
+            merged[-1][2] = max(merged[-1][2], end)
+        else:
+            merged.append([category, start, end])
+    return sorted(((c, s, e) for c, s, e in merged), key=lambda x: (x[1], x[2], x[0]))
+
+
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     body = text[:MAX_SCREENED]
     model = lexicon.model
@@ -188,9 +200,7 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
                 body[start:end], features, model, which, "health", index, stop, features.identifiers
             )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
-    reasons = [
-        Reason(c, s, e, field) for c, s, e in sorted(set(spans), key=lambda x: (x[1], x[2], x[0]))
-    ]
+    reasons = [Reason(c, s, e, field) for c, s, e in _merged(spans)]
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
         verdict = "medical" if verdict == "clean" else verdict

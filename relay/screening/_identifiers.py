@@ -23,7 +23,9 @@ FEATURE_ONLY = frozenset({"dose"})
 # ASCII classes throughout: folding leaves Latin text in ASCII, and the engine tests an
 # ASCII class far faster than a Unicode one (10x for "\d+" on 1 KB).
 _DIGIT = re.compile(r"[0-9]")
-_DIGITS = re.compile(r"[0-9]+")
+# Digits no further apart than a window reaches, as one run: one match, not one per number.
+# (No digit can start the gap, so the repeat never backtracks.)
+_CLUSTERS = re.compile(r"[0-9](?:[^0-9]{0,100}[0-9])*")
 # Every match lies within this many characters before its first digit and after its
 # last ("social security number ending in 4471", "member id wxk 884 210 339"), so only
 # windows around digits are scanned.
@@ -58,7 +60,7 @@ class Identifiers:
             return []
         text, anchors = collapse(folded)
         windows: list[list[int]] = []
-        for run in _DIGITS.finditer(text):
+        for run in _CLUSTERS.finditer(text):
             start, end = max(0, run.start() - BEFORE), run.end() + AFTER
             if windows and start <= windows[-1][1]:
                 windows[-1][1] = end

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -128,7 +129,7 @@ class PhraseIndex:
                 found.add(phrase.kind)
         return found
 
-    def phrases(self, words: set[str], pairs: set[Bigram], kinds: set[str]) -> list[Phrase]:
+    def phrases(self, words: set[str], pairs: set[Bigram], kinds: AbstractSet[str]) -> list[Phrase]:
         """Every phrase of these kinds the text holds (slower than kinds(); for reasons)."""
         found = [
             Phrase(kind, (Need(frozenset((word,)), frozenset()),))

@@ -39,13 +39,18 @@ class Model:
         object.__setattr__(self, "keys", frozenset(self.crisis))
         # Word endings ("-ing"), stopwords and pairs of stopwords are shared by too many
         # messages to be shown as a reason.
+        # Numbers alone are left to the identifier patterns.
         stop = self.stopwords
+
+        def dull(word: str) -> bool:
+            return word in stop or word.isdigit()
+
         shown = [
             k
             for k in self.crisis
             if k.startswith("lex:")
-            or (family(k) in "wp" and k.rstrip("<") not in stop)
-            or (family(k) in "bk" and not all(w in stop for w in k.replace("~", " ").split()))
+            or (family(k) in "wp" and not dull(k.rstrip("<")))
+            or (family(k) in "bk" and not all(dull(w) for w in k.replace("~", " ").split()))
         ]
         crisis = {k: self.crisis[k] for k in shown if self.crisis[k] >= MIN_WEIGHT}
         medical = {k: self.medical[k] for k in shown if self.medical[k] >= MIN_WEIGHT}
