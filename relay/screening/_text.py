@@ -13,7 +13,6 @@ only for messages that get a reason.
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
