@@ -34,6 +34,7 @@ class Model:
     # Per score, the features a reason can point at (words, pairs, affixes, lexicon kinds)
     # that push it up, with their weight: reasons look only at these.
     pushing: tuple[dict[str, float], dict[str, float]] = field(init=False, repr=False)
+    families: dict[str, str] = field(init=False, repr=False)  # of the keys in pushing
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset(self.crisis))
@@ -55,6 +56,7 @@ class Model:
         crisis = {k: self.crisis[k] for k in shown if self.crisis[k] >= MIN_WEIGHT}
         medical = {k: self.medical[k] for k in shown if self.medical[k] >= MIN_WEIGHT}
         object.__setattr__(self, "pushing", (crisis, medical))
+        object.__setattr__(self, "families", {k: family(k) for k in shown})
 
     def scores(self, features: Features) -> tuple[float, float]:
         """(crisis, disclosure) log-odds."""
@@ -71,7 +73,8 @@ class Model:
         strongest first."""
         table = self.pushing[which]
         top = sorted(features.keys & table.keys(), key=table.__getitem__, reverse=True)
-        return [(table[k], family(k), k) for k in top[:most]]
+        families = self.families
+        return [(table[k], families[k], k) for k in top[:most]]
 
 
 def load_model(path: Path = MODEL_FILE, stopwords: frozenset[str] = frozenset()) -> Model:
