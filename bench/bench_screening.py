@@ -7,6 +7,7 @@
    the corpora (every message is screened afresh: nothing caches whole messages);
 3. time against length (linear?) and the slowest adversarial messages up to 10,000
    characters: repeated doses, repeated crisis words, one long word, emoji, combining marks.
+Times are CPU time of this process, best of the rounds.
 """
 
 from __future__ import annotations
@@ -67,20 +68,27 @@ def adversarial() -> dict[str, str]:
     }
 
 
+# CPU time of this process, best of the rounds: on a shared machine, wall time measures
+# the neighbours as much as the screening.
+clock = time.process_time
+
+
 def rate(messages: list[str], lexicon: Lexicon, rounds: int) -> float:
-    started = time.perf_counter()
+    best = float("inf")
     for _ in range(rounds):
+        started = clock()
         for message in messages:
             screen(message, lexicon)
-    return len(messages) * rounds / (time.perf_counter() - started)
+        best = min(best, clock() - started)
+    return len(messages) / best
 
 
 def slowest(text: str, lexicon: Lexicon, repeats: int = 5) -> float:
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = clock()
         screen(text, lexicon)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, clock() - started)
     return best
 
 

@@ -70,8 +70,11 @@ def evaluate(path: Path, lexicon: Lexicon) -> dict[str, Scores]:
         truth, got = case["label"], result.verdict
         scores.confusion[(truth, got)] += 1
         scores.resources[truth] += result.show_crisis_resources
-        missed = (truth == "crisis" and got != "crisis") or (
-            truth == "medical" and got == "clean") or (truth == "clean" and got != "clean")  # fmt: skip
+        missed = (
+            (truth == "crisis" and got != "crisis")
+            or (truth == "medical" and got == "clean")
+            or (truth == "clean" and got != "clean")
+        )
         if missed:
             scores.missed_kinds[f"{truth}->{got} {_kind(str(case.get('why', '')))}"] += 1
             scores.wrong.append((str(case.get("id", f"line {number}")), truth, got))
@@ -82,8 +85,10 @@ def report(title: str, s: Scores, show_ids: bool) -> None:
     crisis, medical, clean = s.total("crisis"), s.total("medical"), s.total("clean")
     caught = sum(s.confusion[(t, g)] for t in ("medical", "crisis") for g in ("medical", "crisis"))
     stopped = s.confusion[("clean", "medical")] + s.confusion[("clean", "crisis")]
-    print(f"== {title}: {crisis + medical + clean} messages "
-          f"({clean} clean, {medical} medical, {crisis} crisis)")  # fmt: skip
+    print(
+        f"== {title}: {crisis + medical + clean} messages "
+        f"({clean} clean, {medical} medical, {crisis} crisis)"
+    )
     print(f"  crisis recognised        {_ratio(s.confusion[('crisis', 'crisis')], crisis)}")
     print(f"  crisis shown resources   {_ratio(s.resources['crisis'], crisis)}")
     print(f"  medical or crisis caught {_ratio(caught, medical + crisis)}")
@@ -95,8 +100,13 @@ def report(title: str, s: Scores, show_ids: bool) -> None:
     for truth in LABELS:
         print(f"  {truth:9}" + "".join(f"{s.confusion[(truth, got)]:>9}" for got in LABELS))
     if s.missed_kinds:
-        print("  misses by kind: " + ", ".join(
-            f"{kind} {n}" for kind, n in sorted(s.missed_kinds.items(), key=lambda kv: (-kv[1], kv[0]))))  # fmt: skip
+        print(
+            "  misses by kind: "
+            + ", ".join(
+                f"{kind} {n}"
+                for kind, n in sorted(s.missed_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+        )
     if show_ids and s.wrong:
         print("  missed ids: " + ", ".join(f"{i} {t}->{g}" for i, t, g in s.wrong))
 
@@ -113,8 +123,15 @@ def print_cross_validation() -> None:
     rows = [("overall", cv["overall"]), ("en", cv["en"]), ("es", cv["es"])]
     rows += [(f"  {name}", f) for name, f in cv["by_writer"].items()]
     for name, f in rows:
-        cells = [f.get(k) for k in ("crisis_recognised", "medical_or_crisis_caught",
-                                     "clean_stopped", "clean_sent_as_crisis")]  # fmt: skip
+        cells = [
+            f.get(k)
+            for k in (
+                "crisis_recognised",
+                "medical_or_crisis_caught",
+                "clean_stopped",
+                "clean_sent_as_crisis",
+            )
+        ]
         text = ["-" if c is None else f"{c:.1%}" for c in cells]
         print(
             f"  {name:20} {f['messages']:>5} {text[0]:>7} {text[1]:>7} {text[2]:>10} {text[3]:>13}"

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/import_training.py DIRECTORY
 
-A file NAME.jsonl of DIRECTORY is finished when NAME.done sits beside it. Each is checked
+A file NAME.jsonl of DIRECTORY is finished when NAME.done (or NAME.jsonl.done) sits
+beside it. Each is checked
 before it is copied: every line JSON with a string message, a known label, a lang of en
 or es when given, and ids unique within it and across the training set. Prints counts,
 never message text. Files already copied (same name) are skipped.
@@ -66,7 +67,8 @@ def main(argv: list[str]) -> int:
     taken = known_ids()
     status = 0
     for done in sorted(source.glob("*.done")):
-        path = done.with_suffix(".jsonl")
+        # NAME.done or NAME.jsonl.done
+        path = done.with_suffix("") if done.stem.endswith(".jsonl") else done.with_suffix(".jsonl")
         target = TRAINING / path.name
         if not path.exists() or target.exists():
             continue
@@ -85,7 +87,10 @@ def main(argv: list[str]) -> int:
             if line.strip()
         }
         print(
-            f"{path.name}: copied, {sum(counts.values())} messages ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+            f"{path.name}: copied, {sum(counts.values())} messages "
+            + "("
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + ")"
         )
     return status
 

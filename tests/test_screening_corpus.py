@@ -1,4 +1,4 @@
-"""Screening against labelled corpora (shared corpus and own cases), with floors."""
+"""The labelled data: well formed, and the shared corpus (never trained on) as a check."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 
 from relay.screening import Lexicon, load_lexicon, screen_fields
 
+DATA = Path(__file__).resolve().parent / "data"
+TRAINING = sorted((DATA / "training").glob("*.jsonl"))
+# The shared corpus is the development check: never in tests/data/training.
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "contact_messages.jsonl"
-OWN = Path(__file__).resolve().parent / "data" / "screening_cases.jsonl"
-HOLDOUT_A = Path(__file__).resolve().parent / "data" / "holdout_a.jsonl"
-HOLDOUT_B = Path(__file__).resolve().parent / "data" / "holdout_b.jsonl"
+if not SHARED.exists():
+    SHARED = Path("/work/shared/corpus/contact_messages.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +22,8 @@ def lexicon() -> Lexicon:
     return load_lexicon()
 
 
-def _figures(path: Path, lexicon: Lexicon) -> tuple[float, float, float]:
-    """(crisis recall, medical-or-crisis caught, clean stopped)."""
+def _figures(path: Path, lexicon: Lexicon) -> tuple[float, float, float, float]:
+    """(crisis recognised, medical-or-crisis caught, clean stopped, clean sent as crisis)."""
     counts: dict[tuple[str, str], int] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -37,64 +39,57 @@ def _figures(path: Path, lexicon: Lexicon) -> tuple[float, float, float]:
         counts.get((t, g), 0) for t in ("medical", "crisis") for g in ("medical", "crisis")
     )
     stopped = counts.get(("clean", "medical"), 0) + counts.get(("clean", "crisis"), 0)
-    return crisis, caught / (total("medical") + total("crisis")), stopped / total("clean")
+    as_crisis = counts.get(("clean", "crisis"), 0) / total("clean")
+    return (
+        crisis,
+        caught / (total("medical") + total("crisis")),
+        stopped / total("clean"),
+        as_crisis,
+    )
 
 
 def test_shared_corpus_floors(lexicon: Lexicon) -> None:
-    """Shared corpus: every crisis and every medical message caught, no clean message stopped."""
+    """Shared corpus (160 lines, never trained on): crisis >= 80%, caught >= 88%, clean
+    stopped <= 5%, clean sent as crisis <= 2%. Floors below the figures in the README, so
+    a retraining that slips is seen, without tuning on this set."""
     if not SHARED.exists():
         pytest.skip(f"shared corpus not found at {SHARED}")
-    crisis, caught, stopped = _figures(SHARED, lexicon)
-    assert crisis == 1.0
-    assert caught == 1.0
-    assert stopped == 0.0
+    crisis, caught, stopped, as_crisis = _figures(SHARED, lexicon)
+    assert crisis >= 0.80
+    assert caught >= 0.88
+    assert stopped <= 0.05
+    assert as_crisis <= 0.02
 
 
-def test_own_cases_floors(lexicon: Lexicon) -> None:
-    """Own cases: >= 90% crisis recall, >= 95% caught, <= 1% clean stopped.
-
-    The 2025-12 combined-cue work added 100+ indirect crisis messages (the last 15 written
-    after the rules and kept, misses included, as a check on generalisation) and 100+ clean
-    and medical messages using the same cue words; 90.2% / 94.6% / 0.8% when set.
-    The medical-precision work (cl255-cl279, md179-md194: hangover, topics, organisations,
-    groups, jobs) took the rules alone to 90.2% / 95.7% / 0.0%.
-    """
-    crisis, caught, stopped = _figures(OWN, lexicon)
-    assert crisis >= 0.90
-    assert caught >= 0.95
-    assert stopped <= 0.01
-
-
-def test_own_cases_are_well_formed() -> None:
-    """Own cases have unique ids, the shared corpus's keys and at least 290 lines."""
-    cases = [
-        json.loads(line) for line in OWN.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-    assert len(cases) >= 290
-    assert len({c["id"] for c in cases}) == len(cases)
-    assert all({"id", "message", "label", "why"} <= c.keys() for c in cases)
+def test_training_files_are_well_formed() -> None:
+    """Every training line is a JSON object with a message, a known label, an optional lang
+    of en or es, and an id unique across all files."""
+    ids: set[str] = set()
+    count = 0
+    for path in TRAINING:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            assert isinstance(record["message"], str) and record["message"]
+            assert record["label"] in ("clean", "medical", "crisis")
+            assert record.get("lang", "en") in ("en", "es")
+            assert str(record["id"]) not in ids, f"{path.name}: duplicate id"
+            ids.add(str(record["id"]))
+            count += 1
+    assert count >= 2400
 
 
-def test_holdout_a_floors(lexicon: Lexicon) -> None:
-    """Holdout A (240 lines): 100% crisis, 100% caught, 0% clean stopped.
-
-    No longer a blind test: the rules have been read against it.
-    """
-    crisis, caught, stopped = _figures(HOLDOUT_A, lexicon)
-    assert crisis == 1.0
-    assert caught == 1.0
-    assert stopped == 0.0
-
-
-def test_holdout_b_floors(lexicon: Lexicon) -> None:
-    """Holdout B (240 lines): 100% crisis, >= 98% caught, <= 2% clean stopped.
-
-    Before the combined-cue detector: 51.4% / 83.1% / 5.5%. Its crisis misses were read to learn
-    the kinds of expression, so it is no longer blind either. The 5.5% clean stopped came from
-    the disclosure pass ("hangover" drips, "signs of depression" topics, a hospital committee);
-    after the medical-precision work the rules alone give 100% / 99.2% / 0.0%.
-    """
-    crisis, caught, stopped = _figures(HOLDOUT_B, lexicon)
-    assert crisis == 1.0
-    assert caught >= 0.98
-    assert stopped <= 0.02
+def test_the_shared_corpus_is_not_trained_on() -> None:
+    """No message of the shared corpus appears in the training data (it is the check)."""
+    if not SHARED.exists():
+        pytest.skip(f"shared corpus not found at {SHARED}")
+    shared = {
+        json.loads(line)["message"].strip()
+        for line in SHARED.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    for path in TRAINING:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                assert json.loads(line)["message"].strip() not in shared, path.name

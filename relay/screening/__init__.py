@@ -19,17 +19,24 @@ vouched for and is reported as a ``too_long`` reason (at least ``medical``).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from relay.screening._features import Features, extract
 from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
-from relay.screening._lexicon import LexiconError, PhraseIndex, build_index, lines
-from relay.screening._model import CRISIS, MEDICAL, Model, load_model
+from relay.screening._lexicon import (
+    LexiconError,
+    PhraseIndex,
+    build_index,
+    lines,
+    negation_pattern,
+)
+from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, load_model
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
 
@@ -51,6 +58,7 @@ __all__ = [
 Verdict = Literal["clean", "medical", "crisis"]
 Language = Literal["en", "es"]
 MAX_SCREENED = 65_536
+WINDOW, OVERLAP = 2_000, 400  # characters; see _windows()
 NOT_SCREENED_FIELDS = frozenset({"name", "email", "phone"})
 _RANK: dict[str, int] = {"clean": 0, "medical": 1, "crisis": 2}
 
@@ -86,6 +94,7 @@ class Lexicon:
 
     index: PhraseIndex
     identifiers: Identifiers
+    negation: re.Pattern[str]
     model: Model
     stopwords: frozenset[str]
     spanish: frozenset[str]
@@ -118,7 +127,8 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
     return Lexicon(
         index=build_index(directory, stopwords),
         identifiers=load_identifiers(directory / "identifiers.tsv"),
-        model=load_model() if model is None else load_model(model),
+        negation=negation_pattern(directory),
+        model=load_model(MODEL_FILE if model is None else model, stopwords),
         stopwords=stopwords,
         spanish=spanish,
         english=english,
@@ -127,42 +137,74 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
 
 def features_of(text: str, lexicon: Lexicon) -> Features:
     """The features of one text (the training script reads them through this)."""
-    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers)
+    return extract(fold(text[:MAX_SCREENED]), lexicon.index, lexicon.identifiers, lexicon.negation)
 
 
 def _language(words: set[str], lexicon: Lexicon) -> Language:
     return "es" if len(words & lexicon.spanish) > len(words & lexicon.english) else "en"
 
 
+def _windows(length: int) -> list[tuple[int, int]]:
+    """Long text is scored in overlapping windows the size of a long message, as the
+    models were trained: a crisis at the end of a forwarded thread is not drowned out."""
+    if length <= WINDOW + OVERLAP:
+        return [(0, length)]
+    starts = range(0, length - OVERLAP, WINDOW - OVERLAP)
+    return [(start, min(length, start + WINDOW)) for start in starts]
+
+
+def _merged(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Overlapping spans of one category as one ("need", "need help", "help now" ->
+    "need help now"), in text order."""
+    merged: list[list[Any]] = []
+    for category, start, end in sorted(set(spans)):
+        if merged and merged[-1][0] == category and start <= merged[-1][2]:
+            merged[-1][2] = max(merged[-1][2], end)
+        else:
+            merged.append([category, start, end])
+    return sorted(((c, s, e) for c, s, e in merged), key=lambda x: (x[1], x[2], x[0]))
+
+
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     body = text[:MAX_SCREENED]
-    features = features_of(body, lexicon)
     model = lexicon.model
-    crisis, medical = model.scores(features)
     limits = model.thresholds
     index, stop = lexicon.index, lexicon.stopwords
-    spans = []
+    scored = []
+    words: set[str] = set()
+    for start, end in _windows(len(body)):
+        features = features_of(body[start:end], lexicon)
+        scored.append((model.scores(features), start, end, features))
+        words |= features.words
+    (crisis, _), c_start, c_end, c_features = max(scored, key=lambda s: s[0][0])
+    (_, medical), m_start, m_end, m_features = max(scored, key=lambda s: s[0][1])
+    spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
-    if crisis >= limits["crisis"]:
-        verdict, resources = "crisis", True
-        spans = explain(body, features, model, CRISIS, "crisis", index, stop)
-    else:
-        if crisis >= limits["crisis_possible"]:
-            resources = True
-            spans = explain(body, features, model, CRISIS, "crisis.possible", index, stop)
-        alone = [m for m in features.identifiers if m.category not in FEATURE_ONLY]
-        if alone or medical >= limits["medical"]:
+    if crisis >= limits["crisis_possible"]:
+        resources = True
+        category = "crisis" if crisis >= limits["crisis"] else "crisis.possible"
+        found = explain(body[c_start:c_end], c_features, model, CRISIS, category, index, stop)
+        spans += [(s.category, s.start + c_start, s.end + c_start) for s in found]
+        if crisis >= limits["crisis"]:
+            verdict = "crisis"
+    if verdict == "clean":
+        for (_, score), start, end, features in scored:
+            alone = any(m.category not in FEATURE_ONLY for m in features.identifiers)
+            if not alone and score < limits["medical"]:
+                continue
             verdict = "medical"
-            which = MEDICAL if medical >= limits["medical"] else -1
-            spans += explain(body, features, model, which, "health", index, stop,
-                             features.identifiers)  # fmt: skip
-    reasons = sorted({Reason(s.category, s.start, s.end, field) for s in spans},
-                     key=lambda r: (r.start, r.end, r.category))  # fmt: skip
+            # the disclosure words of the window that scored highest, every identifier
+            which = MEDICAL if score >= limits["medical"] and start == m_start else -1
+            found = explain(
+                body[start:end], features, model, which, "health", index, stop, features.identifiers
+            )
+            spans += [(s.category, s.start + start, s.end + start) for s in found]
+    reasons = [Reason(c, s, e, field) for c, s, e in _merged(spans)]
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
         verdict = "medical" if verdict == "clean" else verdict
-    return Screening(verdict, tuple(reasons), resources, _language(features.words, lexicon))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:

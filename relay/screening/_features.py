@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex
@@ -26,15 +25,20 @@ _QUESTION = re.compile(r"[?¿]")
 GROUPS = {
     "person": ("link.subject", "link.possessive", "relation", "self"),
     "health": ("condition", "symptom", "medication", "procedure", "care"),
-    "crisis": ("crisis.passive", "crisis.active", "crisis.plan", "crisis.self_harm",
-               "crisis.danger"),
+    "crisis": (
+        "crisis.passive",
+        "crisis.active",
+        "crisis.plan",
+        "crisis.self_harm",
+        "crisis.danger",
+    ),
     "history": ("crisis.history", "ctx.history"),
     "general": ("frame", "topic", "crisis.topic", "ctx.exclusion"),
     "negation": ("neg.pre",),
     "fiction": ("cue.veto", "ctx.quote"),
     "idiom": ("idiom.ignore", "idiom.resources"),
     "sales": ("pitch", "service"),
-}  # fmt: skip
+}
 _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
 
 
@@ -42,7 +46,7 @@ _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
 class Features:
     words: set[str]
     pairs: set[Bigram]
-    keys: set[Any]  # every feature: words, pairs, affix tuples, "lex:..." and other strings
+    keys: set[str]  # every feature (see extract())
     identifiers: tuple[Match, ...]
 
 
@@ -56,12 +60,18 @@ def _length(count: int) -> str:
     return "len:26-80" if count <= 80 else "len:81+"
 
 
-def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Features:
+def extract(
+    folded: str, index: PhraseIndex, identifiers: Identifiers, negation: re.Pattern[str]
+) -> Features:
     tokens = TOKEN.findall(folded)
     words = set(tokens)
-    pairs = set(zip(tokens, tokens[1:], strict=False))
+    # Keys are strings (a string caches its hash; a tuple hashes again at every lookup):
+    # "a b" a pair, "a~b" a pair one word apart, "abcd<" a prefix, ">ing" a suffix,
+    # "!word" a negated word, "kind:..." the rest. Tokens never hold " ~<>!:".
+    following = tokens[1:]
+    pairs = set(map(" ".join, zip(tokens, following, strict=False)))
     kinds = index.kinds(words, pairs)
-    found = identifiers.find(folded)
+    found = identifiers.find(folded, words)
     other = {"lex:" + kind for kind in kinds}
     groups = {_GROUP_OF[k] for k in kinds if k in _GROUP_OF}
     if any(k.startswith("cue.") and k not in ("cue.everyday", "cue.veto") for k in kinds):
@@ -74,40 +84,37 @@ def extract(folded: str, index: PhraseIndex, identifiers: Identifiers) -> Featur
         groups.add("question")
     other.update(f"x:{a}+{b}" for a, b in combinations(sorted(groups), 2))
     other.add(_length(len(tokens)))
-    keys: set[Any] = words | pairs
-    # Affixes of words of five letters or more, as ("", prefix) and (suffix, "") tuples:
-    # keys that share one set with words (strings) and pairs (tuples of two words).
+    keys = words | pairs
+    keys.update(
+        map("~".join, zip(tokens, tokens[2:], strict=False))
+    )  # "i am suicidal" -> "i~suicidal"
+    # Affixes of words of five letters or more: Spanish tenses, plurals, typos.
     long_words = [w for w in words if len(w) > 4 and w.isalpha()]
-    keys.update([("", w[:4]) for w in long_words])
-    keys.update([(w[-3:], "") for w in long_words])
+    keys.update([w[:4] + "<" for w in long_words])
+    keys.update([">" + w[-3:] for w in long_words])
     keys.update(other)
+    # Words a negation reaches ("not on any medications" -> "!on", "!any", "!medications")
+    for scope in negation.findall(folded):
+        keys.update("!" + w for w in scope if w)
     return Features(words, pairs, keys, tuple(found))
 
 
-def family(key: Any) -> str:
-    """w (word), b (pair), p (prefix), s (suffix) or o (other)."""
-    if isinstance(key, str):
-        return "o" if ":" in key else "w"
-    if not key[0]:
+def family(key: str) -> str:
+    """w (word), b (pair), k (pair one word apart), p (prefix), s (suffix), n (negated
+    word) or o (other)."""
+    if ":" in key:
+        return "o"
+    if key.startswith("!"):
+        return "n"
+    if " " in key:
+        return "b"
+    if "~" in key:
+        return "k"
+    if key.endswith("<"):
         return "p"
-    return "s" if not key[1] else "b"
-
-
-def key_text(key: Any) -> str:
-    return key if isinstance(key, str) else " ".join(k for k in key if k)
-
-
-def parse_key(family_name: str, text: str) -> Any:
-    if family_name == "b":
-        first, _, second = text.partition(" ")
-        return (first, second)
-    if family_name == "p":
-        return ("", text)
-    if family_name == "s":
-        return (text, "")
-    return text
+    return "s" if key.startswith(">") else "w"
 
 
 def names(features: Features) -> list[str]:
     """Every feature as one string, "family<TAB>key" (for training and the model file)."""
-    return [f"{family(k)}\t{key_text(k)}" for k in features.keys]
+    return [f"{family(k)}\t{k}" for k in features.keys]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
 from relay.screening._text import TOKEN, fold
 
-Bigram = tuple[str, str]
+Bigram = str  # two adjacent words joined by one space: "kill myself"
 
 
 class LexiconError(ValueError):
@@ -49,8 +50,26 @@ KIND_FILES = {
     "negation.tsv": "neg",
 }
 # "overdos*" stands for these endings (English and Spanish), not for any letters.
-_STAR_ENDINGS = ("", "s", "e", "es", "ed", "ing", "ion", "al", "er", "a", "o", "os", "as", "ar",
-                 "ado", "ando", "ida", "ido")  # fmt: skip
+_STAR_ENDINGS = (
+    "",
+    "s",
+    "e",
+    "es",
+    "ed",
+    "ing",
+    "ion",
+    "al",
+    "er",
+    "a",
+    "o",
+    "os",
+    "as",
+    "ar",
+    "ado",
+    "ando",
+    "ida",
+    "ido",
+)
 _MAX_EXPANSIONS = 20_000
 _ITEM = re.compile(r"\(([^()\[\]]*)\)|\[([^()\[\]]*)\]|([^\s()\[\]]+)")
 _DEFINE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -110,7 +129,7 @@ class PhraseIndex:
                 found.add(phrase.kind)
         return found
 
-    def phrases(self, words: set[str], pairs: set[Bigram], kinds: set[str]) -> list[Phrase]:
+    def phrases(self, words: set[str], pairs: set[Bigram], kinds: AbstractSet[str]) -> list[Phrase]:
         """Every phrase of these kinds the text holds (slower than kinds(); for reasons)."""
         found = [
             Phrase(kind, (Need(frozenset((word,)), frozenset()),))
@@ -195,6 +214,13 @@ def _variants(choice: str) -> list[tuple[str, ...]]:
     return result
 
 
+def _telling_pair(words: tuple[str, ...]) -> Bigram:
+    """The pair that stands for a choice of several words: the longest, the last of
+    equals ("i'm not" -> ("m", "not"); ("i", "m") would also match "I'm suicidal")."""
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return max(reversed(pairs), key=len)
+
+
 def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
     """What one segment of adjacent slots needs: each slot's own words or pairs, and at
     each boundary a pair across it."""
@@ -204,11 +230,11 @@ def _needs(slots: list[list[tuple[str, ...]]]) -> list[Need]:
             needs.append(
                 Need(
                     frozenset(v[0] for v in slot if len(v) == 1),
-                    frozenset(p for v in slot for p in zip(v, v[1:], strict=False)),
+                    frozenset(_telling_pair(v) for v in slot if len(v) > 1),
                 )
             )
     for left, right in zip(slots, slots[1:], strict=False):
-        needs.append(Need(frozenset(), frozenset((a[-1], b[0]) for a in left for b in right)))
+        needs.append(Need(frozenset(), frozenset(f"{a[-1]} {b[0]}" for a in left for b in right)))
     return [n for n in needs if n.words or n.pairs]
 
 
@@ -279,7 +305,7 @@ def _phrases(directory: Path) -> Iterator[Phrase]:
 
 def _selectivity(need: Need, stopwords: frozenset[str]) -> tuple[int, int]:
     common = sum(w in stopwords for w in need.words) + sum(
-        a in stopwords and b in stopwords for a, b in need.pairs
+        all(w in stopwords for w in pair.split(" ")) for pair in need.pairs
     )
     return (common, len(need.words) + len(need.pairs))
 
@@ -312,3 +338,29 @@ def build_index(directory: Path, stopwords: frozenset[str]) -> PhraseIndex:
         {w: tuple(p) for w, p in by_word.items()},
         {w: tuple(p) for w, p in by_pair.items()},
     )
+
+
+def negation_pattern(directory: Path) -> re.Pattern[str]:
+    """A negation cue of negation.tsv ("pre" lines) and the up to three words after it,
+    with only spaces and quotes between: the scope a negation reaches."""
+    path = directory / "negation.tsv"
+    cues: set[str] = set()
+    for number, line in lines(path):
+        kind, phrase = fields(path, number, line, 2)
+        if kind != "pre":
+            continue
+        for combo in product(
+            *(
+                choices + ([""] if optional else [])
+                for choices, optional in _options(path, number, phrase)
+            )
+        ):
+            words = " ".join(TOKEN.findall(fold(" ".join(c for c in combo if c).replace("'", " "))))
+            if words:
+                cues.add(words)
+    alternation = "|".join(
+        r"\W{1,3}".join(re.escape(w) for w in cue.split())
+        for cue in sorted(cues, key=lambda c: (-len(c), c))
+    )
+    word = r"[\s'\u2019\"]{1,3}([^\W_]+)"
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_]){word}(?:{word})?(?:{word})?")

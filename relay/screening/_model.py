@@ -2,8 +2,8 @@
 package (relay/screening/model.tsv, written by scripts/train_screening.py).
 
 Pure Python at run time: one set intersection finds the features a message shares with
-the model, and two C-level sums add their weights, so a message costs about one dict
-lookup per feature it has. Each line of the file is ``family<TAB>key<TAB>crisis
+the model, and two C-level sums add their weights, so a message costs about two dict
+lookups per feature it has. Each line of the file is ``family<TAB>key<TAB>crisis
 weight<TAB>disclosure weight``; ``@bias`` and ``@threshold`` lines carry the rest.
 Scores are log-odds.
 """
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from relay.screening._features import Features, family, parse_key
+from relay.screening._features import Features, family
 from relay.screening._lexicon import LexiconError
 
-FAMILIES = ("w", "b", "p", "s", "o")
+FAMILIES = ("w", "b", "k", "p", "s", "n", "o")
 THRESHOLDS = ("crisis", "crisis_possible", "medical")
 CRISIS, MEDICAL = 0, 1
 MIN_WEIGHT = 0.05  # a feature weighing less is never named as a reason
@@ -26,42 +25,63 @@ MODEL_FILE = Path(__file__).resolve().parent / "model.tsv"
 
 @dataclass(frozen=True)
 class Model:
-    bias: complex
+    bias: tuple[float, float]
     thresholds: dict[str, float]
-    # Both weights of a feature in one complex number (crisis + disclosure * 1j): one
-    # lookup per feature, and sum() adds both scores at C speed.
-    weights: dict[Any, complex] = field(repr=False)
-    keys: frozenset[Any] = field(init=False, repr=False)
+    crisis: dict[str, float] = field(repr=False)
+    medical: dict[str, float] = field(repr=False)
+    stopwords: frozenset[str] = field(default=frozenset(), repr=False)  # never a reason
+    keys: frozenset[str] = field(init=False, repr=False)
     # Per score, the features a reason can point at (words, pairs, affixes, lexicon kinds)
     # that push it up, with their weight: reasons look only at these.
-    pushing: tuple[dict[Any, float], dict[Any, float]] = field(init=False, repr=False)
+    pushing: tuple[dict[str, float], dict[str, float]] = field(init=False, repr=False)
+    families: dict[str, str] = field(init=False, repr=False)  # of the keys in pushing
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", frozenset(self.weights))
-        shown = [k for k in self.weights if family(k) != "o" or k.startswith("lex:")]
-        crisis = {k: self.weights[k].real for k in shown if self.weights[k].real >= MIN_WEIGHT}
-        medical = {k: self.weights[k].imag for k in shown if self.weights[k].imag >= MIN_WEIGHT}
+        object.__setattr__(self, "keys", frozenset(self.crisis))
+        # Word endings ("-ing"), stopwords and pairs of stopwords are shared by too many
+        # messages to be shown as a reason.
+        # Numbers alone are left to the identifier patterns.
+        stop = self.stopwords
+
+        def dull(word: str) -> bool:
+            return word in stop or word.isdigit()
+
+        shown = [
+            k
+            for k in self.crisis
+            if k.startswith("lex:")
+            or (family(k) in "wp" and not dull(k.rstrip("<")))
+            or (family(k) in "bk" and not all(dull(w) for w in k.replace("~", " ").split()))
+        ]
+        crisis = {k: self.crisis[k] for k in shown if self.crisis[k] >= MIN_WEIGHT}
+        medical = {k: self.medical[k] for k in shown if self.medical[k] >= MIN_WEIGHT}
         object.__setattr__(self, "pushing", (crisis, medical))
+        object.__setattr__(self, "families", {k: family(k) for k in shown})
 
     def scores(self, features: Features) -> tuple[float, float]:
         """(crisis, disclosure) log-odds."""
-        total = sum(map(self.weights.__getitem__, features.keys & self.keys), self.bias)
-        return total.real, total.imag
+        hits = features.keys & self.keys
+        return (
+            self.bias[0] + sum(map(self.crisis.__getitem__, hits)),
+            self.bias[1] + sum(map(self.medical.__getitem__, hits)),
+        )
 
     def weighed(
         self, features: Features, which: int, most: int = 16
-    ) -> list[tuple[float, str, Any]]:
+    ) -> list[tuple[float, str, str]]:
         """(weight, family, key) of the ``most`` features that pushed a score up most,
         strongest first."""
         table = self.pushing[which]
         top = sorted(features.keys & table.keys(), key=table.__getitem__, reverse=True)
-        return [(table[k], family(k), k) for k in top[:most]]
+        families = self.families
+        return [(table[k], families[k], k) for k in top[:most]]
 
 
-def load_model(path: Path = MODEL_FILE) -> Model:
+def load_model(path: Path = MODEL_FILE, stopwords: frozenset[str] = frozenset()) -> Model:
     bias: tuple[float, float] | None = None
     thresholds: dict[str, float] = {}
-    weights: dict[Any, complex] = {}
+    crisis: dict[str, float] = {}
+    medical: dict[str, float] = {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -76,8 +96,7 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             elif parts[0] == "@threshold" and parts[1] in THRESHOLDS:
                 thresholds[parts[1]] = float(parts[2])
             elif len(parts) == 4 and parts[0] in FAMILIES:
-                key = parse_key(parts[0], parts[1])
-                weights[key] = complex(float(parts[2]), float(parts[3]))
+                crisis[parts[1]], medical[parts[1]] = float(parts[2]), float(parts[3])
             else:
                 raise ValueError
         except (ValueError, IndexError):
@@ -86,4 +105,4 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             ) from None
     if bias is None or set(thresholds) != set(THRESHOLDS):
         raise LexiconError(f"{path.name}: needs @bias and the thresholds {', '.join(THRESHOLDS)}")
-    return Model(complex(*bias), thresholds, weights)
+    return Model(bias, thresholds, crisis, medical, stopwords)

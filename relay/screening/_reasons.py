@@ -6,18 +6,20 @@ the per-token work of mapping folded offsets back to the original text is paid o
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from relay.screening._features import Features
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
-from relay.screening._model import Model
+from relay.screening._model import MEDICAL, Model
 from relay.screening._text import TOKEN, fold_map
 
 MOST = 5  # features reported per verdict
 MAX_SPANS = 24  # occurrences reported per verdict
 MIN_WEIGHT = 0.05
-HEALTH_KINDS = ("condition", "symptom", "medication", "procedure", "care")
+HEALTH_KINDS = frozenset({"condition", "symptom", "medication", "procedure", "care"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,45 +34,66 @@ class _Wanted:
     words: set[str]
     pairs: set[Bigram]
     prefixes: set[str]
-    suffixes: set[str]
 
     def __bool__(self) -> bool:
-        return bool(self.words or self.pairs or self.prefixes or self.suffixes)
+        return bool(self.words or self.pairs or self.prefixes)
 
 
 def _choose(
     features: Features, model: Model, which: int, index: PhraseIndex, stopwords: frozenset[str]
 ) -> _Wanted:
-    wanted = _Wanted(set(), set(), set(), set())
-    chosen = 0
-    words: set[str] | None = None
-    weighed = model.weighed(features, which)
-    for weight, family, key in weighed:
-        if chosen >= MOST or weight < MIN_WEIGHT:
+    """The words, pairs and prefixes of the MOST features that weighed most (the model
+    leaves out stopwords and endings already)."""
+    wanted = _Wanted(set(), set(), set())
+    chosen = size = 0
+    for _, family, key in model.weighed(features, which, 4 * MOST):
+        if chosen >= MOST:
             break
-        before = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
-        if family == "w" and key not in stopwords:
+        if family == "w":
             wanted.words.add(key)
-        elif family == "b" and not (key[0] in stopwords and key[1] in stopwords):
+        elif family == "b":
             wanted.pairs.add(key)
+        elif family == "k":
+            wanted.words.update(w for w in key.split("~") if w not in stopwords)
         elif family == "p":
-            wanted.prefixes.add(key[1])
-        elif family == "s":
-            wanted.suffixes.add(key[0])
-        elif family == "o" and key.startswith("lex:"):
-            # the one-word phrases of that kind ("sertraline" for lex:medication): the
+            wanted.prefixes.add(key[:-1])
+        else:
+            # lex:kind: its one-word phrases ("sertraline" for lex:medication); the
             # longer ones are mostly found again among the weighed word pairs
-            if words is None:
-                words = features.words & index.single_keys
-            wanted.words |= {w for w in words if key[4:] in index.single[w]} - stopwords
-        after = (len(wanted.words), len(wanted.pairs), len(wanted.prefixes), len(wanted.suffixes))
-        chosen += after != before
+            kind = key[4:]
+            found = features.words & index.single_keys
+            wanted.words.update(w for w in found if kind in index.single[w] and w not in stopwords)
+        grown = len(wanted.words) + len(wanted.pairs) + len(wanted.prefixes)
+        chosen, size = chosen + (grown > size), grown
+    if which == MEDICAL:
+        # Every health term of the lexicons is a detail to show and to mask ("Send
+        # without these words"), whether or not it weighed most.
+        for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
+            words, pairs = phrase.units(features.words, features.pairs)
+            wanted.words.update(words - stopwords)
+            wanted.pairs.update(pairs)
     return wanted
+
+
+_NEXT = re.compile(r"[^\w]*?([^\W_]+)")  # the next word
+
+
+def _occurrences(folded: str, word: str) -> Iterator[int]:
+    """Where ``word`` starts a word of ``folded``, at most MAX_SPANS times and after at
+    most 4 x MAX_SPANS probes (str.find runs in C: no loop over every token)."""
+    position, count, probes = folded.find(word), 0, 0
+    while position >= 0 and count < MAX_SPANS and probes < 4 * MAX_SPANS:
+        before = folded[position - 1] if position else " "
+        if not (before.isalnum() or before == "_"):
+            yield position
+            count += 1
+        probes += 1
+        position = folded.find(word, position + 1)
 
 
 def _category(word: str, index: PhraseIndex, default: str) -> str:
     kinds = index.single.get(word, ())
-    return next((k for k in HEALTH_KINDS if k in kinds), default)
+    return next((k for k in sorted(HEALTH_KINDS) if k in kinds), default)
 
 
 def explain(
@@ -91,28 +114,29 @@ def explain(
     wanted = (
         _choose(features, model, which, index, stopwords)
         if which >= 0
-        else _Wanted(set(), set(), set(), set())
+        else _Wanted(set(), set(), set())
     )
     if not wanted:
         return spans
-    tokens: list[tuple[str, int, int]] = [
-        (m.group(), m.start(), m.end()) for m in TOKEN.finditer(folding.folded)
-    ]
-    found = 0
-    for i, (token, start, end) in enumerate(tokens):
-        if found >= MAX_SPANS:
-            break
-        hit_end = -1
-        if token in wanted.words or (
-            len(token) >= 5
-            and (token[:4] in wanted.prefixes or token[-3:] in wanted.suffixes)
-            and token.isalpha()
-        ):
-            hit_end = end
-        if i + 1 < len(tokens) and (token, tokens[i + 1][0]) in wanted.pairs:
-            hit_end = tokens[i + 1][2]
-        if hit_end >= 0:
-            name = _category(token, index, category) if category == "health" else category
-            spans.append(Span(name, back(start), back(hit_end - 1) + 1))
-            found += 1
+    folded = folding.folded
+    found: list[tuple[int, int, str]] = []  # folded start, end, first word
+    for word in sorted(wanted.words | wanted.prefixes):
+        whole = word in wanted.words
+        for start in _occurrences(folded, word):
+            token = TOKEN.match(folded, start)
+            if token and (
+                whole
+                and token.end() == start + len(word)
+                or (not whole and token.end() - start >= 5 and token.group().isalpha())
+            ):
+                found.append((start, token.end(), token.group()))
+    for pair in sorted(wanted.pairs):
+        first, _, second = pair.partition(" ")
+        for start in _occurrences(folded, first):
+            following = _NEXT.match(folded, start + len(first))
+            if following and following.group(1) == second:
+                found.append((start, following.end(), first))
+    for start, end, word in sorted(found)[:MAX_SPANS]:
+        name = _category(word, index, category) if category == "health" else category
+        spans.append(Span(name, back(start), back(end - 1) + 1))
     return spans

@@ -1,0 +1,67 @@
+"""scripts/train_screening.py: reproducible model files, and a data check that names lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from relay.screening import load_lexicon, screen
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "train_screening.py"
+TRAINING = ROOT / "tests" / "data" / "training"
+
+
+def _small_set(directory: Path) -> Path:
+    """Three writers' first 80 lines each: enough to train, fast to run."""
+    directory.mkdir()
+    for path in sorted(TRAINING.glob("*.jsonl"))[:3]:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line][:80]
+        (directory / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def _train(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    out.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", str(data), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_training_twice_gives_identical_files(tmp_path: Path) -> None:
+    """Two trainings on the same data write byte-identical model files that load and
+    screen; --check passes on them and fails once a file is stale."""
+    pytest.importorskip("sklearn", reason="training needs the dev extra (scikit-learn)")
+    data = _small_set(tmp_path / "data")
+    first, second = _train(data, tmp_path / "a"), _train(data, tmp_path / "b")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    for name in ("model.tsv", "model_cv.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    lexicon = load_lexicon(model=tmp_path / "a" / "model.tsv")
+    assert screen("What are your hours?", lexicon).verdict in ("clean", "medical", "crisis")
+    figures = json.loads((tmp_path / "a" / "model_cv.json").read_text(encoding="utf-8"))
+    assert set(figures["thresholds"]) == {"crisis", "crisis_possible", "medical"}
+    model = tmp_path / "b" / "model.tsv"
+    model.write_text(model.read_text(encoding="utf-8") + "w\tstale\t1.0\t1.0\n", encoding="utf-8")
+    assert _train(data, tmp_path / "b", "--check").returncode == 1
+
+
+def test_bad_training_data_is_refused_by_line(tmp_path: Path) -> None:
+    """A bad line (not JSON, unknown label, duplicate id) stops training, naming file and
+    line but not the message."""
+    data = _small_set(tmp_path / "data")
+    with (data / "zz_bad.jsonl").open("w", encoding="utf-8") as handle:
+        handle.write("{not json\n")
+        handle.write(json.dumps({"id": "x1", "message": "secret words", "label": "urgent"}) + "\n")
+    result = _train(data, tmp_path / "out")
+    assert result.returncode != 0
+    assert "zz_bad.jsonl:1" in result.stderr and "zz_bad.jsonl:2" in result.stderr
+    assert "secret words" not in result.stderr + result.stdout
