@@ -49,6 +49,8 @@ from relay.store import Store
 from relay.worker import Worker, WorkerThread
 
 log = logging.getLogger("relay.app")
+# Metric labels from a fixed set: a client cannot add series by inventing methods.
+_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"})
 STATIC_DIR = Path(__file__).parent / "static"
 HOUSEKEEPING_INTERVAL = 3600.0  # seconds between purges of old suspected posts
 
@@ -258,9 +260,8 @@ class AccessLog:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - start
-            self.metrics.latency.labels(route=route, method=scope["method"], status=status).observe(
-                elapsed
-            )
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.latency.labels(route=route, method=method, status=status).observe(elapsed)
             self.log.info(
                 "request",
                 extra={"method": scope["method"], "route": route, "status": status,

@@ -479,8 +479,8 @@ class GroupCommit:
         async with self._lock:
             if not entry.done:
                 batch, self._pending = self._pending, []
-                error: OutboxUnavailable | None = None
-                states = [""] * len(batch)
+                error = OutboxUnavailable("the commit did not finish")
+                states: list[str] = []
                 try:
                     states = await anyio.to_thread.run_sync(
                         lambda: self._outbox.add(
@@ -489,8 +489,16 @@ class GroupCommit:
                     )
                 except OutboxUnavailable as exc:
                     error = exc
-                for pending, state in zip(batch, states, strict=True):
-                    pending.done, pending.state, pending.error = True, state, error
+                finally:
+                    # Whatever happened (an error, a cancellation), every post in the batch
+                    # learns it: none may take an unfinished commit for a stored one.
+                    for i, pending in enumerate(batch):
+                        done = i < len(states)
+                        pending.done = True
+                        pending.state = states[i] if done else ""
+                        pending.error = None if done else error
         if entry.error is not None:
             raise entry.error
+        if not entry.state:  # never committed (a batch cut short): not acknowledged
+            raise OutboxUnavailable("the commit did not finish")
         return entry.state

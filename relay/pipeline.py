@@ -222,15 +222,26 @@ class Pipeline:
         elif decision.action == "hold":
             notice = self._items.notice(sub.form_id, form, sid, now,
                                         possible_crisis=decision.possible_crisis)  # fmt: skip
-            item = replace(notice, suspected=spam.suspect, once=spam.once)
+            # A possible crisis is never parked as suspected: staff must see it.
+            item = replace(notice, suspected=spam.suspect and not decision.possible_crisis,
+                           once=spam.once)  # fmt: skip
         else:
             item = self._items.submission(
-                sub, form, screening, decision, sid, now, suspected=spam.suspect, once=spam.once
-            )
+                sub, form, screening, decision, sid, now,
+                suspected=spam.suspect and not decision.possible_crisis, once=spam.once,
+            )  # fmt: skip
         try:
             state = await (self._store.keep_held(held, item) if held else self._store.keep(item))
         except OutboxUnavailable:
-            return replace(UNAVAILABLE, resources=accepted.resources, language=language)
+            if not (held and decision.action == "urgent"):
+                return replace(UNAVAILABLE, resources=accepted.resources, language=language)
+            # The inbox could not take a crisis's text: the urgent notice goes out all the
+            # same (its text then waits nowhere: staff call back from the contact details).
+            held = None
+            try:
+                state = await self._store.keep(self._items.urgent(sub, form, sid, now, language))
+            except OutboxUnavailable:
+                return replace(UNAVAILABLE, resources=accepted.resources, language=language)
         label: AcceptedLabel = (
             "suspected" if state == "suspected" else "held" if held else "accepted"
         )

@@ -10,6 +10,7 @@ usually holds a whole /64.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 
@@ -17,6 +18,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+
+log = logging.getLogger("relay.ratelimit")
 
 
 def client_key(host: str | None) -> str:
@@ -44,9 +47,16 @@ class RateLimiter:
         self._limiter = MovingWindowRateLimiter(storage)
 
     async def hit(self, form_id: str, host: str | None) -> int:
-        """Count one submission; 0 when allowed, else the seconds to wait (>= 1)."""
+        """Count one submission; 0 when allowed, else the seconds to wait (>= 1).
+        If the counter store fails (a Redis outage), the post is let through and the
+        failure logged by class: no visitor, least of all one in crisis, gets a 500
+        because a counter could not be reached."""
         key = client_key(host)
-        if await self._limiter.hit(self.item, form_id, key):
+        try:
+            if await self._limiter.hit(self.item, form_id, key):
+                return 0
+            stats = await self._limiter.get_window_stats(self.item, form_id, key)
+        except Exception as exc:  # the storage backend's own errors vary by library
+            log.warning("rate limit storage failed", extra={"error": type(exc).__name__})
             return 0
-        stats = await self._limiter.get_window_stats(self.item, form_id, key)
         return max(1, math.ceil(stats.reset_time - time.time()))

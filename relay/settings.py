@@ -277,45 +277,55 @@ SPANISH_RESOURCES = [
 class CrisisLanguage(_Section):
     """The resources and note shown to visitors reading one language."""
 
-    resources: list[CrisisResource]
+    resources: list[CrisisResource] = Field(min_length=1)  # a crisis answer lists someone
     note: str = ""
 
 
+SPANISH = CrisisLanguage(
+    resources=SPANISH_RESOURCES,
+    note="Este formulario no se revisa a todas horas. Por favor, no espere nuestra respuesta.",
+)
+
+
 class CrisisSettings(_Section):
-    resources: list[CrisisResource] = [
-        CrisisResource(
-            name="988 Suicide & Crisis Lifeline",
-            contact="Call or text 988",
-            purpose="Free, confidential support, any time, for anyone in distress",
-            href="tel:988",
-            checked="2026-11-30",
-        ),
-        CrisisResource(
-            name="Emergency services",
-            contact="Call 911",
-            purpose="If you or someone else is in immediate danger",
-            href="tel:911",
-            checked="2026-11-30",
-        ),
-        CrisisResource(
-            name="Crisis Text Line",
-            contact="Text HOME to 741741",
-            purpose="Text with a trained crisis counselor, any time",
-            href="sms:741741?&body=HOME",
-            checked="2026-11-30",
-        ),
-    ]
+    resources: list[CrisisResource] = Field(
+        min_length=1,
+        default=[
+            CrisisResource(
+                name="988 Suicide & Crisis Lifeline",
+                contact="Call or text 988",
+                purpose="Free, confidential support, any time, for anyone in distress",
+                href="tel:988",
+                checked="2026-11-30",
+            ),
+            CrisisResource(
+                name="Emergency services",
+                contact="Call 911",
+                purpose="If you or someone else is in immediate danger",
+                href="tel:911",
+                checked="2026-11-30",
+            ),
+            CrisisResource(
+                name="Crisis Text Line",
+                contact="Text HOME to 741741",
+                purpose="Text with a trained crisis counselor, any time",
+                href="sms:741741?&body=HOME",
+                checked="2026-11-30",
+            ),
+        ],
+    )
     note: str = "This form is not watched around the clock. Please do not wait for our reply."
     verified: str = "2026-11"  # when the resource list was last checked
     # Per language (``[crisis.languages.es]``): resources and note for visitors who read
     # it. A language without an entry gets ``resources`` and ``note`` above.
-    languages: dict[str, CrisisLanguage] = {
-        "es": CrisisLanguage(
-            resources=SPANISH_RESOURCES,
-            note="Este formulario no se revisa a todas horas. Por favor, no espere nuestra "
-            "respuesta.",
-        )
-    }
+    languages: dict[str, CrisisLanguage] = {"es": SPANISH}
+
+    @field_validator("languages")
+    @classmethod
+    def _keep_builtin_languages(cls, value: dict[str, CrisisLanguage]) -> dict[str, CrisisLanguage]:
+        # A clinic adding [crisis.languages.xx] keeps the built-in Spanish list unless it
+        # replaces that one too: Spanish readers never fall back to English resources.
+        return {"es": SPANISH, **value}
 
     def for_language(self, lang: str) -> CrisisSettings:
         """The resources and note for visitors reading ``lang``."""

@@ -46,7 +46,8 @@ class Store:
         stored, the held message is taken back out and OutboxUnavailable raised: nothing
         was acknowledged, so nothing may stay behind half-done."""
         inbox = self.inbox
-        if inbox is None or not self.outbox.reserve.has_room():
+        # Urgent crisis notices are taken inside the disk reserve (see GroupCommit.add).
+        if inbox is None or (item.kind != "urgent" and not self.outbox.reserve.has_room()):
             raise OutboxUnavailable("the inbox cannot take a message now")
         try:
             await anyio.to_thread.run_sync(

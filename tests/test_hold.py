@@ -143,3 +143,23 @@ def test_notice_draft_has_no_visitor_content(client: TestClient, tmp_path: Path)
         draft = Draft.from_json(raw)
         assert kind == "notice" and draft.reply_to is None
         assert CANARY not in json.dumps(vars(draft)) and NAME not in draft.subject
+
+
+def test_crisis_under_hold_inside_the_disk_reserve_still_reaches_staff(tmp_path: Path) -> None:
+    """Below the disk reserve a held medical message gets 503, but a crisis is accepted
+    and its urgent notice stored, as under any other policy."""
+    settings = Settings(
+        storage={"data_dir": tmp_path, "min_free_bytes": 1 << 62},
+        inbox={"public_url": PUBLIC},
+        forms={"contact": {"recipients": ["desk@clinic.example"], "medical": "hold"}},
+    )
+    with TestClient(create_app(settings, run_worker=False), base_url="http://relay.test") as c:
+        assert c.post("/f/contact", data=post(MEDICAL), headers=JSON).status_code == 503
+        crisis = c.post("/f/contact", data=post(CRISIS), headers=JSON)
+        assert crisis.status_code == 202 and crisis.json()["verdict"] == "crisis"
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    kinds = [k for (k,) in db.execute("SELECT kind FROM outbox")]
+    db.close()
+    assert kinds == ["urgent"]

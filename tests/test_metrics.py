@@ -75,3 +75,18 @@ def test_scripted_run_is_counted_exactly(tmp_path: Path) -> None:
     assert count("relay_outbox_depth") == 0 and count("relay_dead_letters_total") == 0
     assert count("relay_delivery_held") == 0
     assert "CANARY-METRICS" not in text and "epilepsy" not in text and "pills" not in text
+
+
+def test_invented_methods_add_no_metric_series(tmp_path: Path) -> None:
+    """The latency histogram labels methods from a fixed set: made-up ones are "other"."""
+    from starlette.testclient import TestClient
+
+    from relay.app import create_app
+    from relay.settings import Settings
+
+    app = create_app(Settings(storage={"data_dir": tmp_path}), run_worker=False)
+    with TestClient(app) as client:
+        for n in range(3):
+            client.request(f"X{n}ANY", "/healthz")
+        text = client.get("/metrics").text
+    assert "X0ANY" not in text and 'method="other"' in text

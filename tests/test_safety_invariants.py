@@ -295,3 +295,19 @@ def test_a_crisis_that_cannot_be_stored_still_gets_the_resources(
     assert any("988" in r["contact"] for r in response.json()["resources"])
     assert page.status_code == 503 and "988" in page.text and "741741" in page.text
     assert rows(tmp_path) == []
+
+
+def test_a_failing_rate_limit_store_lets_posts_through(
+    client_for: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the rate limiter's storage fails (a Redis outage), posts are not answered
+    with a 500: a crisis still gets its resources and its urgent notice."""
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    async def down(*args: object, **kwargs: object) -> bool:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(MovingWindowRateLimiter, "hit", down)
+    client = client_for()
+    assert_crisis_answer(client.post("/f/contact", json={**GOOD, "message": CRISIS}))
+    assert_one_urgent_notice(tmp_path)

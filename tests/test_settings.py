@@ -122,3 +122,13 @@ def test_internal_recipient_domains_are_allowed() -> None:
     form = FormSettings(recipients=["desk@clinic.lan", "ops@localhost"])
     assert form.recipients == ["desk@clinic.lan", "ops@localhost"]
     assert form.urgent_recipients == form.recipients
+
+
+def test_crisis_resources_cannot_be_emptied_and_spanish_stays() -> None:
+    """An empty resource list is refused; adding a language keeps the built-in Spanish."""
+    with pytest.raises(ValueError):
+        Settings(crisis={"resources": []})
+    extra = {"fr": {"resources": [{"name": "x", "contact": "y", "purpose": "z"}]}}
+    languages = Settings(crisis={"languages": extra}).crisis.languages
+    assert sorted(languages) == ["es", "fr"]
+    assert "AYUDA" in " ".join(r.contact for r in languages["es"].resources)

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from relay.errors import OutboxUnavailable
@@ -102,3 +103,36 @@ def test_private_dir_makes_every_missing_level_0700(tmp_path: Path) -> None:
         os.umask(old)
     for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
         assert folder.stat().st_mode & 0o777 == 0o700
+
+
+async def test_a_commit_cut_short_acknowledges_no_one(
+    tmp_path: Path, new_item: Callable[..., NewItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the shared commit fails with anything but OutboxUnavailable (a thread that
+    cannot start, a cancellation), every post waiting on it is refused, never taken
+    for stored."""
+    box = SqliteOutbox(tmp_path / "outbox.sqlite3")
+    commits = GroupCommit(box, give_up_after=3600)
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(box, "add", broken)
+    answers: list[str] = []
+
+    async def post() -> None:
+        try:
+            answers.append(await commits.add(new_item(), clock=lambda: 1.0))
+        except OutboxUnavailable:
+            answers.append("refused")
+        except RuntimeError:
+            answers.append("error")
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(post)
+        assert sorted(answers) == ["error", "refused", "refused"]
+        assert box.items() == []
+    finally:
+        box.close()

@@ -104,6 +104,10 @@ def sign_in(
         store.audit(email[:254] or "-", "sign-in-unknown", "", client)
         return SignIn(refused="unknown")
     if staff.locked_until > now:
+        try:  # the same work as any other attempt: a lock is not told by timing
+            _HASHER.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
         store.audit(email, "sign-in-while-locked", "", client)
         return SignIn(refused="locked")
     try:
