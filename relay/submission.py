@@ -121,12 +121,17 @@ def _check_phone(value: str) -> str:
 
 
 def single_values(pairs: Iterable[tuple[str, object]]) -> tuple[dict[str, object], set[str]]:
-    """Collapse posted (name, value) pairs; also return the names given more than once."""
+    """Collapse posted (name, value) pairs; also return the names given more than once.
+    A name posted twice is refused by validation, but its texts are joined here, so the
+    screening reads every one of them (a crisis in either copy still comes first)."""
     values: dict[str, object] = {}
     repeated: set[str] = set()
     for name, value in pairs:
         if name in values:
             repeated.add(name)
+            before = values[name]
+            if isinstance(before, str) and isinstance(value, str):
+                value = f"{before}\n{value}"
         values[name] = value
     return values, repeated
 

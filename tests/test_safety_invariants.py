@@ -311,3 +311,15 @@ def test_a_failing_rate_limit_store_lets_posts_through(
     client = client_for()
     assert_crisis_answer(client.post("/f/contact", json={**GOOD, "message": CRISIS}))
     assert_one_urgent_notice(tmp_path)
+
+
+def test_a_crisis_in_a_repeated_field_is_still_read(client_for: Client, tmp_path: Path) -> None:
+    """A message field posted twice is refused as such, but a crisis in either copy is
+    answered with the resources and reaches staff."""
+    client = client_for()
+    body = "&".join(f"{k}={v}" for k, v in {**GOOD, "message": CRISIS}.items())
+    body += "&message=hello"
+    answer = client.post("/f/contact", content=body.encode(),
+                         headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert_crisis_answer(answer)
+    assert_one_urgent_notice(tmp_path)
