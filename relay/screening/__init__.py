@@ -165,6 +165,13 @@ def _merged(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     return sorted(((c, s, e) for c, s, e in merged), key=lambda x: (x[1], x[2], x[0]))
 
 
+# Lexicon kinds of a crisis said outright, and of one told as past history.
+_SAID_OUTRIGHT = frozenset(
+    {"lex:crisis.active", "lex:crisis.self_harm", "lex:crisis.passive", "lex:crisis.plan"}
+)
+_HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
+
+
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     body = text[:MAX_SCREENED]
     model = lexicon.model
@@ -181,12 +188,15 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
+    told = c_features.keys & _SAID_OUTRIGHT and not c_features.keys & _HISTORY
     if crisis >= limits["crisis_possible"]:
         resources = True
-        category = "crisis" if crisis >= limits["crisis"] else "crisis.possible"
+        # Unsure, but the crisis is said outright ("I am suicidal", "me corté"): crisis.
+        sure = crisis >= limits["crisis"] or bool(told)
+        category = "crisis" if sure else "crisis.possible"
         found = explain(body[c_start:c_end], c_features, model, CRISIS, category, index, stop)
         spans += [(s.category, s.start + c_start, s.end + c_start) for s in found]
-        if crisis >= limits["crisis"]:
+        if sure:
             verdict = "crisis"
     if verdict == "clean":
         for (_, score), start, end, features in scored:
@@ -200,6 +210,11 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
                 body[start:end], features, model, which, "health", index, stop, features.identifiers
             )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
+    if verdict == "medical" and not resources and m_features.keys & _SAID_OUTRIGHT:
+        if m_features.keys & _HISTORY:
+            # A past attempt or self-harm told as history: medical, and the resources
+            # shown gently (staff see the message flagged).
+            resources = True
     reasons = [Reason(c, s, e, field) for c, s, e in _merged(spans)]
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))

@@ -67,11 +67,16 @@ def _choose(
         chosen, size = chosen + (grown > size), grown
     if which == MEDICAL:
         # Every health term of the lexicons is a detail to show and to mask ("Send
-        # without these words"), whether or not it weighed most.
+        # without these words"), whether or not it weighed most; when there are such
+        # terms, they alone are shown: the words that only made the model sure ("I was",
+        # "last year", "tengo") are no health detail, and masking them mangles the text.
+        terms = _Wanted(set(), set(), set())
         for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
             words, pairs = phrase.units(features.words, features.pairs)
-            wanted.words.update(words - stopwords)
-            wanted.pairs.update(pairs)
+            terms.words.update(words - stopwords)
+            terms.pairs.update(pairs)
+        if terms:
+            return terms
     return wanted
 
 
