@@ -249,7 +249,7 @@ def test_medical_page_highlights_the_words_and_offers_to_send_without_them(
     client = client_for()
     page = client.post("/f/contact", data={**GOOD, "message": MEDICAL}, headers=BROWSER)
     assert page.status_code == 422
-    assert "<mark>lithium</mark>" in page.text
+    assert '<mark data-category="medication">lithium</mark>' in page.text
     assert 'name="_send_redacted" value="1"' in page.text
 
 
