@@ -24,7 +24,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from relay.i18n import LANGUAGE_NAMES, Text, translate
+from relay.i18n import LANGUAGE_NAMES, N_, Text, translate
 from relay.submission import label
 
 SUBMISSION_HEADER = "X-Relay-Submission-Id"
@@ -146,6 +146,22 @@ def _written_in(written_in: str, staff_language: str) -> str:
     )
 
 
+def _t(lang: str, msgid: str, **params: object) -> str:
+    """One sentence of a staff email in the clinic's language (``[forms.X] language``)."""
+    return translate(lang, Text(msgid, **params))
+
+
+# Field names as staff read them (the visitor's pages say "your name" instead).
+STAFF_LABELS = {"name": N_("Name"), "email": N_("Email"), "phone": N_("Phone"),
+                "message": N_("Message"), "subject": N_("Subject")}  # fmt: skip
+
+
+def _title(name: str, lang: str) -> str:
+    if name in STAFF_LABELS:
+        return translate(lang, STAFF_LABELS[name])
+    return str(label(name)).removeprefix("your ").capitalize()
+
+
 def _headers(submission_id: str, verdict: str, form_id: str) -> list[tuple[str, str]]:
     return [
         (SUBMISSION_HEADER, submission_id),
@@ -154,13 +170,15 @@ def _headers(submission_id: str, verdict: str, form_id: str) -> list[tuple[str, 
     ]
 
 
-def _field_lines(fields: Mapping[str, str], order: Sequence[str], multiline: set[str]) -> str:
+def _field_lines(
+    fields: Mapping[str, str], order: Sequence[str], multiline: set[str], lang: str
+) -> str:
     lines: list[str] = []
     for name in order:
         value = fields.get(name, "")
-        title = label(name).removeprefix("your ").capitalize()
+        title = _title(name, lang)
         if name in multiline:
-            lines += ["", f"{title}:", value or "(empty)", ""]
+            lines += ["", f"{title}:", value or _t(lang, "(empty)"), ""]
         else:
             lines.append(f"{title}: {value}")
     return "\n".join(lines).strip("\n")
@@ -192,31 +210,37 @@ def draft_submission(
     ``possible_crisis``: the screening was unsure whether the message is a crisis (the
     visitor was shown the resources); it is marked ``[Possible crisis]`` in the subject
     and ``X-Relay-Crisis: possible`` so that staff read it first."""
+    lang = staff_language
     subject = _subject(subject_template, fields)
     headers = _headers(submission_id, verdict, form_id)
     note = ""
     if spam:
-        subject = f"[Possible spam] {subject}"
+        subject = f"{_t(lang, '[Possible spam]')} {subject}"
         headers.append(("X-Relay-Spam", ",".join(spam)))
     if verdict == "medical":
         headers.append(("X-Relay-Medical-Policy", medical_policy))
         if medical_policy == "flag":
-            subject = f"[Medical details] {subject}"
-            note += "This message contains medical details. Handle it under your privacy rules.\n\n"
+            subject = f"{_t(lang, '[Medical details]')} {subject}"
+            note += _t(lang, "This message contains medical details. Handle it under your "
+                       "privacy rules.") + "\n\n"  # fmt: skip
         elif medical_policy == "redact":
-            note += "Medical details in this message were removed before sending.\n\n"
+            note += _t(lang, "Medical details in this message were removed before sending.")
+            note += "\n\n"
     if possible_crisis:  # outermost, so it leads the subject
-        subject = f"[Possible crisis] {subject}"
+        subject = f"{_t(lang, '[Possible crisis]')} {subject}"
         headers.append((CRISIS_HEADER, "possible"))
-        note = (
-            "The screening was unsure whether this message speaks of a crisis. The visitor "
-            "was shown the crisis resources. Please read it first.\n\n"
-        ) + note
+        note = _t(lang, "The screening was unsure whether this message speaks of a crisis. "
+                  "The visitor was shown the crisis resources. Please read it first.") + (
+            "\n\n" + note
+        )  # fmt: skip
+    sent = _t(lang, 'A visitor sent this through the "{form}" form on {when}.', form=form_id,
+              when=_when(now))  # fmt: skip
+    footer = _t(lang, "Submission {id}, screening: {verdict}", id=submission_id, verdict=verdict)
     body = (
-        f'A visitor sent this through the "{form_id}" form on {_when(now)}.\n\n{note}'
+        f"{sent}\n\n{note}"
         f"{_written_in(written_in, staff_language)}"
-        f"{_field_lines(fields, field_order, multiline)}\n\n"
-        f"-- \nSubmission {submission_id}, screening: {verdict}\n"
+        f"{_field_lines(fields, field_order, multiline, lang)}\n\n"
+        f"-- \n{footer}\n"
     )
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=reply_to, subject=subject,
@@ -247,36 +271,36 @@ def draft_urgent(
     """The urgent call-back notice for a visitor whose message reads as a crisis
     (``written_in``: as in draft_submission). ``held_link``: the form holds medical
     messages, so the text waits in the inbox there and is never in this email."""
-    name = fields.get("name") or "a website visitor"
+    lang = staff_language
+    name = fields.get("name") or _t(lang, "a website visitor")
     contact = "\n".join(
-        f"{label(k).removeprefix('your ').capitalize()}: {fields[k]}"
-        for k in ("name", "phone", "email")
-        if fields.get(k)
+        f"{_title(k, lang)}: {fields[k]}" for k in ("name", "phone", "email") if fields.get(k)
     )
     shown = "\n".join(f"  - {r}" for r in resources)
     if held_link:
-        text = f"Their message is kept privately; read it after signing in:\n{held_link}\n"
+        text = _t(lang, "Their message is kept privately; read it after signing in:")
+        text += f"\n{held_link}\n"
     elif include_message and fields.get("message"):
-        text = f"Their message:\n\n{fields['message']}\n"
+        text = f"{_t(lang, 'Their message:')}\n\n{fields['message']}\n"
     else:
-        text = (
-            "Their message is not included in this email (crisis_include_message is off); "
-            "it is not stored by the relay.\n"
-        )
+        text = _t(lang, "Their message is not included in this email (crisis_include_message "
+                  "is off); it is not stored by the relay.") + "\n"  # fmt: skip
+    reads = _t(lang, 'A message sent through the "{form}" form on {when} reads as a possible '
+               "crisis: thoughts of suicide or self-harm, or someone in danger.", form=form_id,
+               when=_when(now))  # fmt: skip
     body = (
-        f'A message sent through the "{form_id}" form on {_when(now)} reads as a possible '
-        "crisis: thoughts of suicide or self-harm, or someone in danger.\n\n"
-        "Please call them back as soon as you can.\n\n"
+        f"{reads}\n\n{_t(lang, 'Please call them back as soon as you can.')}\n\n"
         f"{_written_in(written_in, staff_language)}"
-        f"{contact or '(no contact details were given)'}\n\n"
-        f"They were shown these resources straight away:\n{shown}\n\n"
-        f"{text}\n-- \nSubmission {submission_id}, screening: crisis\n"
+        f"{contact or _t(lang, '(no contact details were given)')}\n\n"
+        f"{_t(lang, 'They were shown these resources straight away:')}\n{shown}\n\n"
+        f"{text}\n-- \n"
+        f"{_t(lang, 'Submission {id}, screening: {verdict}', id=submission_id, verdict='crisis')}\n"
     )
     headers = [*_headers(submission_id, "crisis", form_id), ("Importance", "high"),
                ("X-Priority", "1")]  # fmt: skip
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=reply_to,
-        subject=f"URGENT: please call back {name} (crisis)",
+        subject=_t(lang, "URGENT: please call back {name} (crisis)", name=name),
         date=format_datetime(now.astimezone(UTC)),
         message_id=message_id(submission_id, from_address, "urgent"), headers=tuple(headers),
         body=body,
@@ -293,27 +317,29 @@ def draft_notice(
     link: str,
     now: datetime,
     possible_crisis: bool = False,
+    staff_language: str = "en",
 ) -> Draft:
     """The notice of a held message (the ``hold`` policy): which form, when, and where to
     read it. No message text, no health detail, no visitor name, no Reply-To."""
+    lang = staff_language
     first = (
-        "The screening was not sure whether it speaks of a crisis: please read it first.\n\n"
-        if possible_crisis
-        else ""
-    )
-    body = (
-        f'A message sent through the "{form_title}" form on {_when(now)} includes health '
-        "details, so it was not sent by email: it is kept encrypted in the relay.\n\n"
-        f"{first}Read it after signing in:\n{link}\n\n"
-        f"-- \nSubmission {submission_id}, screening: medical, kept private (hold)\n"
-    )
+        _t(lang, "The screening was not sure whether it speaks of a crisis: please read it "
+           "first.") + "\n\n" if possible_crisis else ""
+    )  # fmt: skip
+    kept = _t(lang, 'A message sent through the "{form}" form on {when} includes health '
+              "details, so it was not sent by email: it is kept encrypted in the relay.",
+              form=form_title, when=_when(now))  # fmt: skip
+    footer = _t(lang, "Submission {id}, screening: medical, kept private (hold)",
+                id=submission_id)  # fmt: skip
+    body = f"{kept}\n\n{first}{_t(lang, 'Read it after signing in:')}\n{link}\n\n-- \n{footer}\n"
     headers = _headers(submission_id, "medical", form_id)
     if possible_crisis:
         headers.append((CRISIS_HEADER, "possible"))
-    marker = "[Possible crisis] " if possible_crisis else ""
+    marker = _t(lang, "[Possible crisis]") + " " if possible_crisis else ""
+    received = _t(lang, "Private message received: {form}", form=form_title)
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=None,
-        subject=f"{marker}Private message received: {form_title}",
+        subject=f"{marker}{received}",
         date=format_datetime(now.astimezone(UTC)),
         message_id=message_id(submission_id, from_address, "notice"), headers=tuple(headers),
         body=body,

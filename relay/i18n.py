@@ -96,7 +96,7 @@ def translate(lang: str, text: str) -> str:
 _MARKERS = {"Text", "N_", "_", "gettext"}
 # Calls whose title and detail are texts, and where those two arguments sit.
 _PROBLEMS = {"Problem": slice(1, 3), "BadBody": slice(1, 3), "problem": slice(1, 3),
-             "Refused": slice(2, 4)}  # fmt: skip
+             "Refused": slice(2, 4), "_t": slice(1, 2)}  # fmt: skip
 
 
 def extract_relay(

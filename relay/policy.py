@@ -87,7 +87,7 @@ class Items:
             form_id=form_id, form_title=form.title, from_address=self._from,
             recipients=form.recipients, submission_id=submission_id,
             link=self.held_link(submission_id), now=datetime.fromtimestamp(now, UTC),
-            possible_crisis=possible_crisis,
+            possible_crisis=possible_crisis, staff_language=self._staff_language(form),
         )  # fmt: skip
         return NewItem(
             id=f"{submission_id}.notice", submission_id=submission_id, form_id=form_id,

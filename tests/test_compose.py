@@ -131,3 +131,31 @@ def test_render_bytes_sends_exactly_what_it_checked() -> None:
         render(forged)
     with pytest.raises(ValueError):
         render_bytes(forged)
+
+
+def test_staff_email_follows_the_clinic_language() -> None:
+    """With the clinic's language set to Spanish, the staff email is written in Spanish
+    and names the language the visitor wrote in; the visitor's own words stay as sent."""
+    from datetime import UTC, datetime
+
+    from relay.compose import draft_submission, draft_urgent
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    fields = {"name": "Ana", "email": "ana@example.com", "phone": "555", "message": "Hello"}
+    draft = draft_submission(
+        fields=fields, field_order=["name", "email", "phone", "message"], multiline={"message"},
+        form_id="contact", subject_template="Web {name}", from_address="a@clinic.example",
+        recipients=["b@clinic.example"], submission_id="s1", verdict="clean",
+        medical_policy="reject", reply_to=None, now=now, written_in="en", staff_language="es",
+        possible_crisis=True,
+    )  # fmt: skip
+    assert draft.subject == "[Posible crisis] Web Ana"
+    assert "Un visitante envió esto" in draft.body and "Nombre: Ana" in draft.body
+    assert "Mensaje:\nHello" in draft.body and "Envío s1" in draft.body
+    urgent = draft_urgent(
+        fields=fields, form_id="contact", from_address="a@clinic.example",
+        recipients=["b@clinic.example"], submission_id="s1", include_message=False,
+        resources=["988"], reply_to=None, now=now, written_in="en", staff_language="es",
+    )  # fmt: skip
+    assert urgent.subject == "URGENTE: devuelva la llamada a Ana (crisis)"
+    assert "devuelva la llamada lo antes posible" in urgent.body
