@@ -323,3 +323,17 @@ def test_a_crisis_in_a_repeated_field_is_still_read(client_for: Client, tmp_path
                          headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert_crisis_answer(answer)
     assert_one_urgent_notice(tmp_path)
+
+
+@pytest.mark.parametrize("signal", ["token forged", "token too fast"])
+def test_a_possible_crisis_failing_the_token_is_delivered_not_parked(
+    client_for: Client, tmp_path: Path, signal: str
+) -> None:
+    """A message the screening is unsure about is never kept as suspected, whatever the
+    token says: staff get it flagged, the visitor sees the resources."""
+    extra = dict(SPAM_SIGNALS[signal])
+    client = client_for(**extra.pop("_form", {}))
+    response = client.post("/f/contact", json={**GOOD, **extra, "message": UNSURE})
+    assert response.status_code == 202 and response.json()["resources"]
+    (row,) = rows(tmp_path)
+    assert row["state"] == "queued"
