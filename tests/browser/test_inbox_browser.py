@@ -20,11 +20,14 @@ import uvicorn
 from relay.app import create_app
 from relay.inbox import hash_password, open_inbox
 from relay.settings import Settings
-from tests.browser.test_form_browser import (
+
+# _browser_available: the same autouse check as the form's browser tests (imported, so
+# pytest uses it here too: no service starts without a browser).
+from tests.browser.test_form_browser import (  # noqa: F401
     CHROMIUM,
     CHROMIUM_ARGS,
     SHOTS,
-    _unavailable,
+    _browser_available,
 )
 from tests.smtpd import free_port
 
@@ -54,16 +57,6 @@ class Service:
 
     def code(self) -> str:
         return pyotp.TOTP(self.secret).at(self.clock())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _browser_available() -> None:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright package is not installed")
 
 
 @pytest.fixture(scope="module")
