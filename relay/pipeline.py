@@ -29,11 +29,12 @@ from relay.errors import BadBody, OutboxUnavailable
 from relay.i18n import Text
 from relay.metrics import Metrics
 from relay.origins import OriginCheck, next_url
+from relay.outbox import NewItem
 from relay.outcome import Accepted, AcceptedLabel, Invalid, MedicalRefused, Outcome, Refused
 from relay.parsing import read_posted
 from relay.policy import Decision, Items, decide
 from relay.ratelimit import RateLimiter
-from relay.screening import Lexicon, Screening, Verdict, screen_fields
+from relay.screening import Language, Lexicon, Screening, Verdict, screen_fields
 from relay.settings import FormSettings, Settings
 from relay.store import Held, Store
 from relay.submission import (
@@ -231,21 +232,31 @@ class Pipeline:
                 suspected=spam.suspect and not decision.possible_crisis, once=spam.once,
             )  # fmt: skip
         try:
-            state = await (self._store.keep_held(held, item) if held else self._store.keep(item))
+            state, kept_private = await self._keep(item, held, sub, form, now, language)
         except OutboxUnavailable:
-            if not (held and decision.action == "urgent"):
-                return replace(UNAVAILABLE, resources=accepted.resources, language=language)
-            # The inbox could not take a crisis's text: the urgent notice goes out all the
-            # same (its text then waits nowhere: staff call back from the contact details).
-            held = None
-            try:
-                state = await self._store.keep(self._items.urgent(sub, form, sid, now, language))
-            except OutboxUnavailable:
-                return replace(UNAVAILABLE, resources=accepted.resources, language=language)
+            return replace(UNAVAILABLE, resources=accepted.resources, language=language)
         label: AcceptedLabel = (
-            "suspected" if state == "suspected" else "held" if held else "accepted"
+            "suspected" if state == "suspected" else "held" if kept_private else "accepted"
         )
         return replace(accepted, label=label)
+
+    async def _keep(
+        self, item: NewItem, held: Held | None, sub: Submission, form: FormSettings,
+        now: float, language: Language,
+    ) -> tuple[str, bool]:  # fmt: skip
+        """Commit ``item`` (sealing ``held`` into the inbox first): its state, and whether
+        the text went to the inbox. If the inbox cannot take a crisis's text, the urgent
+        notice goes out all the same, without the inbox link (staff call back from the
+        contact details). Raises OutboxUnavailable: nothing stored."""
+        if held is None:
+            return await self._store.keep(item), False
+        try:
+            return await self._store.keep_held(held, item), True
+        except OutboxUnavailable:
+            if item.kind != "urgent":
+                raise
+        plain = self._items.urgent(sub, form, held.id, now, language)
+        return await self._store.keep(plain), False
 
     def _count(self, form_id: str, outcome: Outcome, verdict: Verdict | None) -> None:
         self._metrics.submissions.labels(form=form_id, outcome=outcome.label).inc()
