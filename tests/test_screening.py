@@ -426,14 +426,22 @@ def test_lexicon_errors_name_file_and_line_but_no_text(
 
 
 def test_model_file_errors_name_the_file_but_no_text(tmp_path: Path) -> None:
-    """A malformed or incomplete model file raises LexiconError naming the file and line."""
+    """A malformed or incomplete model file raises LexiconError naming the file and line,
+    never a key of it; so does a file that is not text or a broken gzip stream."""
     bad = tmp_path / "model.tsv"
-    bad.write_text("@bias\t-1\t-1\nw\tsecretword\tnot-a-number\t1\n", encoding="utf-8")
-    with pytest.raises(LexiconError, match="model.tsv:2") as caught:
+    head = "@hidden\t2\n@bias\t0\t0\n"
+    bad.write_text(head + "w\tsecretword\tnot-a-number\t1\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match="model.tsv:3") as caught:
         load_lexicon(model=bad)
     assert "secretword" not in str(caught.value)
-    bad.write_text("@bias\t-1\t-1\nw\tword\t1\t1\n", encoding="utf-8")
+    bad.write_text(head + "w\tsecretword\t1\t1\t1\n", encoding="utf-8")  # one weight too many
+    with pytest.raises(LexiconError, match="model.tsv:3"):
+        load_lexicon(model=bad)
+    bad.write_text(head + "w\tword\t1\t1\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="thresholds"):
+        load_lexicon(model=bad)
+    bad.write_bytes(b"\x1f\x8b\x08\x00broken")
+    with pytest.raises(LexiconError, match="cannot be read"):
         load_lexicon(model=bad)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -43,14 +44,14 @@ def test_training_twice_gives_identical_files(tmp_path: Path) -> None:
     data = _small_set(tmp_path / "data")
     first, second = _train(data, tmp_path / "a"), _train(data, tmp_path / "b")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    for name in ("model.tsv", "model_cv.json"):
+    for name in ("model.tsv.gz", "model_cv.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    lexicon = load_lexicon(model=tmp_path / "a" / "model.tsv")
+    lexicon = load_lexicon(model=tmp_path / "a" / "model.tsv.gz")
     assert screen("What are your hours?", lexicon).verdict in ("clean", "medical", "crisis")
     figures = json.loads((tmp_path / "a" / "model_cv.json").read_text(encoding="utf-8"))
     assert set(figures["thresholds"]) == {"crisis", "crisis_possible", "medical"}
-    model = tmp_path / "b" / "model.tsv"
-    model.write_text(model.read_text(encoding="utf-8") + "w\tstale\t1.0\t1.0\n", encoding="utf-8")
+    model = tmp_path / "b" / "model.tsv.gz"
+    model.write_bytes(gzip.compress(gzip.decompress(model.read_bytes()) + b"w\tstale\t1\n"))
     assert _train(data, tmp_path / "b", "--check").returncode == 1
 
 

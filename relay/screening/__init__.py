@@ -2,14 +2,15 @@
 
 Design (docs in the README, "Screening"): the text is folded (compatibility forms, case,
 accents, invisible characters), then described by cheap features (words, word pairs,
-word beginnings and endings, lexicon kinds, identifier patterns). Two linear models
-trained on labelled messages (scripts/train_screening.py) score it:
+word beginnings, lexicon kinds, identifier patterns). A small network trained on
+labelled messages (scripts/train_screening.py, relay/screening/_model.py) gives two
+scores, crisis and disclosure:
 
 1. crisis first: over the crisis threshold the verdict is ``crisis``; in the soft zone
    below it the resources are shown and a ``crisis.possible`` reason flags it for staff;
 2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
    and vitals) make a message ``medical`` on their own;
-3. the disclosure model decides ``medical`` otherwise.
+3. the disclosure score decides ``medical`` otherwise.
 
 Reasons are character spans in the original text: identifiers, and the words that
 weighed most. Pure: no I/O except load_lexicon(), no logging, no message text in any

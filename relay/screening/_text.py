@@ -81,6 +81,11 @@ class FoldMap:
         index = bisect_right(self.anchors_folded, position) - 1
         if index < 0:
             return position
+        if index % 2 == 0:
+            # Anchors come in pairs (where one character's folding starts and ends): an
+            # even one means the position is inside a character that folded to several
+            # ("ﬁ" -> "fi"), which is that one character of the original.
+            return self.anchors_original[index]
         return self.anchors_original[index] + position - self.anchors_folded[index]
 
 
