@@ -16,6 +16,7 @@ the headers it reads; ``relay.intake`` translates requests and outcomes.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -83,6 +84,27 @@ def new_submission_id(now: float) -> str:
     return f"{int(now * 1000):012x}{secrets.token_hex(5)}"
 
 
+class SubmissionIds:
+    """``new_submission_id`` for the intake, its random part cut from 4 KB read at once
+    from ``os.urandom``. The system call gives up the interpreter lock, and under a
+    flood the delivery and commit threads take it meanwhile: py-spy put 8% of the
+    intake's time in ``token_hex``, waiting to get the lock back. One read per 800 ids
+    pays that wait once. Used from the event loop only (no lock needed)."""
+
+    CHUNK = 4000  # bytes: 800 ids
+
+    def __init__(self) -> None:
+        self._random = b""
+        self._at = 0
+
+    def new(self, now: float) -> str:
+        if self._at + 5 > len(self._random):
+            self._random, self._at = os.urandom(self.CHUNK), 0
+        part = self._random[self._at : self._at + 5]
+        self._at += 5
+        return f"{int(now * 1000):012x}{part.hex()}"
+
+
 class Pipeline:
     def __init__(
         self, settings: Settings, *, lexicon: Lexicon, limiter: RateLimiter,
@@ -100,6 +122,7 @@ class Pipeline:
         self._metrics = metrics
         self.clock = clock
         self._items = Items(settings)
+        self._ids = SubmissionIds()
 
     def issue_token(self) -> str:
         return self._fill_token.issue(self.clock())
@@ -208,7 +231,7 @@ class Pipeline:
                            language)  # fmt: skip
         if decision.action == "refuse":
             return MedicalRefused(screening.reasons, sub.fields, _carried(posted), language)
-        sid = new_submission_id(now)
+        sid = self._ids.new(now)
         accepted = Accepted("accepted", sid, screening.verdict,
                             screening.show_crisis_resources, language, redirect)  # fmt: skip
         if decision.action == "drop":  # a bot learns nothing from the answer
