@@ -144,7 +144,8 @@ class Pipeline:
             return refusal or Refused("malformed", exc.status, exc.title, exc.detail), None
         except ClientDisconnect:  # nobody is listening; nothing stored, no traceback
             return DISCONNECTED, None
-        screening = self._screen(posted, form)  # 3
+        texts = _cleaned_texts(posted, form)
+        screening = screen_fields(texts, self._lexicon)  # 3
         # A crisis goes on past a refusal (another site, a flood): the visitor gets the
         # resources and staff the urgent notice. Anything else refused stores nothing;
         # a possible crisis still sees the resources in the refusal.
@@ -154,7 +155,7 @@ class Pipeline:
                 screening.verdict
             )
         spam = self._spam(posted, form, now)  # 4
-        sub, problems = check(a.form_id, form, self._limits, posted, repeated)  # 5
+        sub, problems = check(a.form_id, form, self._limits, posted, repeated, texts)  # 5
         redirect = self._next(posted, form, a.origin.origin, problems)
         decision = decide(
             screening, form, honeypot=spam.honeypot, invalid=bool(problems),
@@ -177,15 +178,6 @@ class Pipeline:
                      seconds=wait), retry_after=wait,
             )  # fmt: skip
         return None
-
-    def _screen(self, posted: Mapping[str, object], form: FormSettings) -> Screening:
-        """Step 3: the text as validation will keep it, so offsets fit the delivered text."""
-        texts = {
-            name: cleaned(value, multiline=form.multiline(name))
-            for name in form.fields
-            if isinstance(value := posted.get(name), str)
-        }
-        return screen_fields(texts, self._lexicon)
 
     def _spam(self, posted: Mapping[str, object], form: FormSettings, now: float) -> Spam:
         """Step 4: only a filled honeypot drops a post; a failed token or proof of work
@@ -285,6 +277,16 @@ class Pipeline:
         self._metrics.submissions.labels(form=form_id, outcome=outcome.label).inc()
         if verdict is not None:
             self._metrics.verdicts.labels(form=form_id, verdict=verdict).inc()
+
+
+def _cleaned_texts(posted: Mapping[str, object], form: FormSettings) -> dict[str, str]:
+    """Step 3 reads the text as validation will keep it, so offsets fit the delivered
+    text; step 5 is handed the same cleaned texts rather than cleaning them again."""
+    return {
+        name: cleaned(value, multiline=form.multiline(name))
+        for name in form.fields
+        if isinstance(value := posted.get(name), str)
+    }
 
 
 def _carried(posted: Mapping[str, Any]) -> dict[str, str]:

@@ -159,9 +159,13 @@ def check(
     limits: LimitsSettings,
     posted: Mapping[str, object],
     repeated: Iterable[str] = (),
+    texts: Mapping[str, str] | None = None,
 ) -> tuple[Submission, dict[str, str]]:
     """The fields that passed and the problems of those that did not (field -> kind
-    sentence). A crisis notice goes out with whatever contact details were valid."""
+    sentence). A crisis notice goes out with whatever contact details were valid.
+    ``texts``: the posted text values already ``cleaned`` (as the pipeline screened
+    them), so that they are not cleaned twice."""
+    texts = texts or {}
     problems: dict[str, str] = {}
     repeated = set(repeated)
     fields: dict[str, str] = {}
@@ -178,7 +182,7 @@ def check(
         # Checked before stripping: a trailing CR or LF is what slipped into headers
         # on older Pythons (CVE-2024-6923), so it is refused, not quietly trimmed.
         if multiline:
-            value = cleaned(raw, multiline=True)
+            value = texts.get(name) or cleaned(raw, multiline=True)
             if _CONTROL.search(value):
                 problems[name] = Text(
                     "{label} contains invisible control characters.", label=label(name)
@@ -190,7 +194,7 @@ def check(
             )
             continue
         else:
-            value = cleaned(raw, multiline=False)
+            value = texts.get(name) or cleaned(raw, multiline=False)
         if len(value) > limit:
             problems[name] = Text(
                 "{label} is too long: please keep it under {limit} characters.",
