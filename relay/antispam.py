@@ -164,6 +164,13 @@ _PATTERNS = re.compile(_PATTERNS_SOURCE, re.IGNORECASE)
 # the branch literals are case-sensitive: 76 -> 21 us for a 1 KB message).
 _LINK_LOWER = re.compile(_LINK_SOURCE)
 _PATTERNS_LOWER = re.compile(_PATTERNS_SOURCE)
+# Every branch of the patterns starts with one of these words, and every link form holds
+# one of these strings: lower-cased text holding none cannot match, and a substring test
+# costs less than the regex (21 -> 12 us for a 1 KB message holding none).
+_PATTERN_STARTS = ("seo", "backlink", "guest", "first", "rank", "web", "crypto",
+                   "bitcoin", "casino", "viagra", "cialis", "loan", "increase", "lead",
+                   "unsubscribe")  # fmt: skip
+_LINK_PARTS = ("://", "www.", "[url", "<a")
 
 
 def spam_signals(fields: Mapping[str, str], *, max_links: int = 2) -> list[str]:
@@ -171,15 +178,18 @@ def spam_signals(fields: Mapping[str, str], *, max_links: int = 2) -> list[str]:
     Read after NFKC folding with invisible format characters removed, so fullwidth
     letters and zero-width spaces do not hide a link or a phrase."""
     text = "\n".join(fields.values())[:20000]
-    links, patterns = _LINK, _PATTERNS
+    links: re.Pattern[str] | None = _LINK
+    patterns: re.Pattern[str] | None = _PATTERNS
     if text.isascii():
-        text, links, patterns = text.lower(), _LINK_LOWER, _PATTERNS_LOWER
+        text = text.lower()
+        links = _LINK_LOWER if any(part in text for part in _LINK_PARTS) else None
+        patterns = _PATTERNS_LOWER if any(w in text for w in _PATTERN_STARTS) else None
     else:
         text = unicodedata.normalize("NFKC", _FORMAT.sub("", text))
     signals = []
-    if len(links.findall(text)) > max_links:
+    if links is not None and len(links.findall(text)) > max_links:
         signals.append("links")
-    if patterns.search(text):
+    if patterns is not None and patterns.search(text):
         signals.append("pattern")
     return signals
 

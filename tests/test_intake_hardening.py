@@ -253,6 +253,19 @@ def test_spam_signals_on_ascii_read_as_the_case_insensitive_patterns(text: str) 
     assert spam_signals({"message": text}) == expected
 
 
+@pytest.mark.parametrize(
+    "phrase",
+    ["SEO", "Backlinks", "guest post", "First page of Google", "rank your website",
+     "Ranking your site", "web design services", "Cryptocurrency invest", "crypto invest",
+     "BITCOIN", "casino", "Viagra", "cialis", "loan offer", "increase your traffic",
+     "Increase your sales", "lead generation", "Unsubscribe"],
+)  # fmt: skip
+def test_every_spam_phrase_is_seen_in_ascii_text(phrase: str) -> None:
+    """Each phrase of the content heuristic marks an ASCII message (the quick word
+    test in front of the patterns lets every one of them through)."""
+    assert spam_signals({"message": f"Hello, {phrase} today."}) == ["pattern"]
+
+
 def test_spam_marking_reaches_the_delivered_subject(client_for: Client, tmp_path: Path) -> None:
     """A disguised spam message is delivered marked [Possible spam], never dropped."""
     client = client_for()
