@@ -265,7 +265,7 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - start
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.latency.labels(route=route, method=method, status=status).observe(elapsed)
+            self.metrics.child(self.metrics.latency, route, method, status).observe(elapsed)
             self.log.info(
                 "request",
                 extra={"method": scope["method"], "route": route, "status": status,

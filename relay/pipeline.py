@@ -274,9 +274,10 @@ class Pipeline:
         return await self._store.keep(plain), False
 
     def _count(self, form_id: str, outcome: Outcome, verdict: Verdict | None) -> None:
-        self._metrics.submissions.labels(form=form_id, outcome=outcome.label).inc()
+        metrics = self._metrics
+        metrics.child(metrics.submissions, form_id, outcome.label).inc()
         if verdict is not None:
-            self._metrics.verdicts.labels(form=form_id, verdict=verdict).inc()
+            metrics.child(metrics.verdicts, form_id, verdict).inc()
 
 
 def _cleaned_texts(posted: Mapping[str, object], form: FormSettings) -> dict[str, str]:
