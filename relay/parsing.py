@@ -98,7 +98,8 @@ def _plain_pairs(body: bytes, limits: LimitsSettings) -> list[tuple[str, str]] |
     (``name=value`` joined by single ``&``, within the limits), decoded as Starlette's
     FormParser decodes them; None for any other shape, which the FormParser reads (and
     refuses with its own message). Splitting the bytes directly saves the callback
-    parser's per-field events: 78 -> 14 us for a 1 KB form in a cProfile run."""
+    parser's per-field events and its async generator: 24 -> 6 us for the benchmark's
+    forms."""
     segments = body.split(b"&")
     if len(segments) > limits.max_fields:
         return None

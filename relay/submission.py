@@ -93,7 +93,7 @@ def cleaned(value: str, *, multiline: bool) -> str:
 
 # The plain shape of most addresses (letters and digits, single . _ + - between them,
 # a lower-case LDH domain with a letter TLD, no "--" that would make a label IDNA),
-# which email-validator returns unchanged: checked here in 1 us instead of its 25-45 us
+# which email-validator returns unchanged: checked here in 2 us instead of its 22 us
 # (it walks the domain character by character for IDNA). Anything else, and special-use
 # domains, go to email-validator; tests/test_submission.py checks that both agree.
 _PLAIN_EMAIL = re.compile(
