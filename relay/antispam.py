@@ -149,14 +149,28 @@ def _solution_shape(payload: dict[str, Any]) -> bool:
     )
 
 
-_LINK = re.compile(r"https?://|www\.|\[url[=\]]|<a\s+href", re.IGNORECASE)
-_PATTERNS = re.compile(
+_LINK_SOURCE = r"https?://|www\.|\[url[=\]]|<a\s+href"
+_PATTERNS_SOURCE = (
     r"\b(?:seo|backlinks?|guest\s+post|first\s+page\s+of\s+google|rank(?:ing)?\s+your\s+"
     r"(?:website|site)|web\s+design\s+services|crypto(?:currency)?\s+invest|bitcoin|casino|"
     r"viagra|cialis|loan\s+offer|increase\s+your\s+(?:traffic|sales)|lead\s+generation|"
-    r"unsubscribe)\b",
-    re.IGNORECASE,
+    r"unsubscribe)\b"
 )
+_LINK = re.compile(_LINK_SOURCE, re.IGNORECASE)
+_PATTERNS = re.compile(_PATTERNS_SOURCE, re.IGNORECASE)
+# ASCII text, lower-cased, is read by the same patterns without IGNORECASE: the same
+# answer (for ASCII, IGNORECASE is exactly ASCII lower-casing), a quarter of the time
+# (re only skips quickly over positions whose first letter cannot start a branch when
+# the branch literals are case-sensitive: 76 -> 21 us for a 1 KB message).
+_LINK_LOWER = re.compile(_LINK_SOURCE)
+_PATTERNS_LOWER = re.compile(_PATTERNS_SOURCE)
+# Every branch of the patterns starts with one of these words, and every link form holds
+# one of these strings: lower-cased text holding none cannot match, and a substring test
+# costs less than the regex (21 -> 12 us for a 1 KB message holding none).
+_PATTERN_STARTS = ("seo", "backlink", "guest", "first", "rank", "web", "crypto",
+                   "bitcoin", "casino", "viagra", "cialis", "loan", "increase", "lead",
+                   "unsubscribe")  # fmt: skip
+_LINK_PARTS = ("://", "www.", "[url", "<a")
 
 
 def spam_signals(fields: Mapping[str, str], *, max_links: int = 2) -> list[str]:
@@ -164,12 +178,18 @@ def spam_signals(fields: Mapping[str, str], *, max_links: int = 2) -> list[str]:
     Read after NFKC folding with invisible format characters removed, so fullwidth
     letters and zero-width spaces do not hide a link or a phrase."""
     text = "\n".join(fields.values())[:20000]
-    if not text.isascii():
+    links: re.Pattern[str] | None = _LINK
+    patterns: re.Pattern[str] | None = _PATTERNS
+    if text.isascii():
+        text = text.lower()
+        links = _LINK_LOWER if any(part in text for part in _LINK_PARTS) else None
+        patterns = _PATTERNS_LOWER if any(w in text for w in _PATTERN_STARTS) else None
+    else:
         text = unicodedata.normalize("NFKC", _FORMAT.sub("", text))
     signals = []
-    if len(_LINK.findall(text)) > max_links:
+    if links is not None and len(links.findall(text)) > max_links:
         signals.append("links")
-    if _PATTERNS.search(text):
+    if patterns is not None and patterns.search(text):
         signals.append("pattern")
     return signals
 

@@ -6,7 +6,10 @@ values, matched terms or anything else a visitor typed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from relay.storage import DiskReserve
 
@@ -14,6 +17,7 @@ from relay.storage import DiskReserve
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[object, ...], Any] = {}
         r = self.registry
         self.submissions = Counter(
             "relay_submissions",
@@ -76,6 +80,16 @@ class Metrics:
             "free pages inside the outbox database.",
             registry=r,
         )
+
+    def child(self, metric: MetricWrapperBase, *values: str | int) -> Any:
+        """``metric.labels(*values)``, looked up once per set of values: ``labels()``
+        checks and joins its arguments on every call (about 2 us, three times a post).
+        Only for values from fixed sets, as every label here is."""
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def watch_storage(self, reserve: DiskReserve) -> None:
         """Read the disk reserve at each scrape (the figures are at most a second old)."""

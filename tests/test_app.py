@@ -363,3 +363,22 @@ def test_delivery_reaches_the_maildir(tmp_path: Path) -> None:
     item = box.get(sid)
     box.close()
     assert item is not None and item.state == "sent" and item.body is None
+
+
+def test_posts_taken_past_the_router_are_logged_and_counted_as_the_route(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A post to /f/{form_id} (taken straight to its handler) is logged and timed under
+    the route template, and paths the route does not match still go to the router."""
+    with caplog.at_level("INFO", logger="relay.access"):
+        assert client.post("/f/contact", data=GOOD, headers=JSON).status_code == 202
+        assert client.post("/f/nope", data=GOOD, headers=JSON).status_code == 404
+        slash = client.post("/f/contact/", data=GOOD, headers=JSON, follow_redirects=False)
+        assert slash.status_code == 307  # the router's redirect_slashes, as before
+        assert client.post("/f/", data=GOOD, headers=JSON).status_code == 404
+    access = [vars(r) for r in caplog.records if r.name == "relay.access"]
+    routes = [(r["route"], r["status"]) for r in access]
+    assert routes == [("/f/{form_id}", 202), ("/f/{form_id}", 404), ("unmatched", 307),
+                      ("unmatched", 404)]  # fmt: skip
+    metrics = client.get("/metrics").text
+    assert 'route="/f/{form_id}",status="202"' in metrics

@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from relay import antispam
 from relay.antispam import TOKEN_LIFETIME, FillToken, spam_signals
 from relay.app import create_app
 from relay.settings import Settings
@@ -233,6 +237,33 @@ def test_spam_signals_see_through_fullwidth_and_invisible_characters(
 ) -> None:
     """The content heuristic reads NFKC text without format characters."""
     assert signal in spam_signals({"message": text})
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["SEO", "Bitcoin", "guest  Post", "HTTP://", "www.", "[URL=",
+                                 "<A  HREF", "casinos", "x", " ", "\n", "_", "Unsubscribe"]),
+                max_size=12).map("".join))  # fmt: skip
+def test_spam_signals_on_ascii_read_as_the_case_insensitive_patterns(text: str) -> None:
+    """The lower-cased ASCII reading gives the signals the IGNORECASE patterns give."""
+    expected = []
+    if len(antispam._LINK.findall(text)) > 2:
+        expected.append("links")
+    if antispam._PATTERNS.search(text):
+        expected.append("pattern")
+    assert spam_signals({"message": text}) == expected
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["SEO", "Backlinks", "guest post", "First page of Google", "rank your website",
+     "Ranking your site", "web design services", "Cryptocurrency invest", "crypto invest",
+     "BITCOIN", "casino", "Viagra", "cialis", "loan offer", "increase your traffic",
+     "Increase your sales", "lead generation", "Unsubscribe"],
+)  # fmt: skip
+def test_every_spam_phrase_is_seen_in_ascii_text(phrase: str) -> None:
+    """Each phrase of the content heuristic marks an ASCII message (the quick word
+    test in front of the patterns lets every one of them through)."""
+    assert spam_signals({"message": f"Hello, {phrase} today."}) == ["pattern"]
 
 
 def test_spam_marking_reaches_the_delivered_subject(client_for: Client, tmp_path: Path) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from email_validator import validate_email
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from relay import submission
 from relay.errors import InvalidSubmission
 from relay.settings import FormSettings, LimitsSettings
 from relay.submission import validate
@@ -133,3 +138,35 @@ def test_problems_never_repeat_the_visitors_text() -> None:
         validate("contact", FORM, LIMITS, posted)
     assert canary not in str(info.value) and canary not in repr(info.value)
     assert all(canary not in text for text in info.value.problems.values())
+
+
+_LOCAL = st.lists(st.sampled_from(["a", "Z", "0", "visitor", ".", "..", "_", "+", "-", "--",
+                                   "é", " ", '"', "!", "#", "@", "x" * 60]),
+                  min_size=1, max_size=5).map("".join)  # fmt: skip
+_LABEL = st.sampled_from(["a", "mail", "x-y", "-x", "x-", "b--c", "xn--bcher-kva", "Mail", "é",
+                          "x" * 63, "x" * 64, "example", "localhost", "test", "", "1"])  # fmt: skip
+_TLD = st.sampled_from(["com", "io", "c", "COM", "test", "local", "arpa", "onion", "invalid",
+                        "1", "xn--p1ai", "x" * 63, "localhost"])  # fmt: skip
+_DOMAIN = st.tuples(st.lists(_LABEL, min_size=0, max_size=3), _TLD).map(
+    lambda parts: ".".join([*parts[0], parts[1]])
+)
+
+
+@hypothesis_settings(max_examples=1500, deadline=None)
+@given(_LOCAL, _DOMAIN)
+def test_plain_email_shape_agrees_with_email_validator(local: str, domain: str) -> None:
+    """An address taken by the quick plain-shape check is one email-validator accepts,
+    returned exactly as email-validator returns it."""
+    value = f"{local}@{domain}"
+    plain = submission._plain_email(value)
+    if plain is not None:
+        result = validate_email(value, check_deliverability=False)
+        assert result.ascii_email == plain
+
+
+def test_plain_email_shape_takes_common_addresses_only() -> None:
+    """Ordinary addresses take the quick path; anything unusual is left to email-validator."""
+    assert submission._plain_email("ana.diaz+clinic@mail.example.com") is not None
+    for value in ("Ana@Example.COM", "a@x.test", "a@xn--bcher-kva.example", "é@x.com",
+                  "a@x.c", '"a b"@x.com', "a@[127.0.0.1]", "a.@x.com"):  # fmt: skip
+        assert submission._plain_email(value) is None

@@ -1,0 +1,58 @@
+"""relay.parsing: the direct reading of plain urlencoded bodies agrees with Starlette's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from starlette.datastructures import Headers
+from starlette.formparsers import FormParser
+
+from relay.parsing import _plain_pairs
+from relay.settings import LimitsSettings
+
+LIMITS = LimitsSettings()
+HEADERS = Headers({"content-type": "application/x-www-form-urlencoded"})
+# Bytes that matter to the format (separators, escapes, plus) among a few ordinary ones,
+# and raw non-ASCII bytes, which both readings take as Latin-1.
+PIECES = st.sampled_from(
+    [b"a", b"name", b"=", b"&", b"&&", b"+", b"%20", b"%C3%A9", b"%E9", b"%", b"%2", b"%zz",
+     b"\xc3\xa9", b"\xff", b";", b" ", b"%26", b"%3D"]
+)  # fmt: skip
+
+
+def starlette_pairs(body: bytes) -> list[tuple[str, str]]:
+    async def once() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    async def parse() -> list[tuple[str, str]]:
+        parser = FormParser(HEADERS, once(), max_fields=LIMITS.max_fields,
+                            max_part_size=LIMITS.max_body_bytes)  # fmt: skip
+        form = await parser.parse()
+        return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+    return asyncio.run(parse())
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=16).map(b"".join))
+def test_plain_reading_agrees_with_starlettes_form_parser(body: bytes) -> None:
+    """Whenever the direct reading takes a body, it gives Starlette's pairs exactly."""
+    pairs = _plain_pairs(body, LIMITS)
+    if pairs is not None:
+        assert pairs == starlette_pairs(body)
+
+
+def test_unusual_shapes_are_left_to_starlette() -> None:
+    """Empty names, names without a value, empty segments and too many fields are not
+    read directly (Starlette's parser answers them, limits and messages included)."""
+    for body in (b"", b"=x", b"a", b"a=1&&b=2", b"a=1&", b"&a=1"):
+        assert _plain_pairs(body, LIMITS) is None
+    many = b"&".join(b"f%d=1" % i for i in range(LIMITS.max_fields + 1))
+    assert _plain_pairs(many, LIMITS) is None
+    assert _plain_pairs(b"name=Ana+D%C3%ADaz&message=hi", LIMITS) == [
+        ("name", "Ana Díaz"), ("message", "hi")
+    ]  # fmt: skip
