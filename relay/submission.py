@@ -20,6 +20,7 @@ from relay.settings import FormSettings, LimitsSettings
 HONEYPOT = "_gotcha"
 NEXT = "_next"
 SEND_REDACTED = "_send_redacted"  # "1": deliver with the detected medical words masked
+TOO_MANY = "_fields"  # the problem key when a post has more fields than limits.max_fields
 
 # Text: English here, translated where a page or problem knows the visitor's language.
 LABELS = {
@@ -163,6 +164,8 @@ def check(
     """The fields that passed and the problems of those that did not (field -> kind
     sentence). A crisis notice goes out with whatever contact details were valid."""
     problems: dict[str, str] = {}
+    if len(posted) > limits.max_fields:
+        problems[TOO_MANY] = Text("Please send at most {n} fields.", n=limits.max_fields)
     repeated = set(repeated)
     fields: dict[str, str] = {}
     for name in form.fields:
