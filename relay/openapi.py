@@ -126,7 +126,7 @@ def _intake(settings: Settings) -> dict[str, Any]:
                     **_VARY,
                 },
             },
-            "400": _problem("Malformed body (unreadable JSON or form, a file, too many fields)."),
+            "400": _problem("Malformed body (unreadable JSON or form, a file, over 1,000 fields)."),
             "403": _problem("Origin not allowed for this form.", headers=_VARY),
             "404": _problem("Unknown form."),
             "413": _problem(f"Body larger than {limit} bytes.", headers=_VARY),

@@ -23,6 +23,9 @@ from relay.settings import LimitsSettings
 from relay.submission import single_values
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+# Up to this many fields a body is read (and its text screened: a crisis comes first);
+# the form's own limit, limits.max_fields, is checked at validation (a 422).
+READ_MAX_FIELDS = 1000
 # Deeper JSON is no form: refused before the parser's recursion could give out.
 MAX_JSON_DEPTH = 32
 
@@ -87,7 +90,7 @@ def _read_json(body: bytes, limits: LimitsSettings) -> tuple[dict[str, object], 
         raise BadBody(400, "Malformed JSON", "The body is not valid JSON.") from None
     if not isinstance(data, _Pairs):
         raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
-    if len(data) > limits.max_fields:
+    if len(data) > READ_MAX_FIELDS:
         raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=limits.max_fields))
     # Nested objects stay pair lists; validation refuses any value that is not text.
     return single_values(data)
@@ -132,12 +135,12 @@ async def read_posted(
         parser: FormParser | MultiPartParser
         if ctype == "multipart/form-data":
             parser = MultiPartParser(
-                headers, _once(body), max_files=0, max_fields=limits.max_fields,
+                headers, _once(body), max_files=0, max_fields=READ_MAX_FIELDS,
                 max_part_size=limits.max_body_bytes,
             )  # fmt: skip
         else:
             parser = FormParser(
-                headers, _once(body), max_fields=limits.max_fields,
+                headers, _once(body), max_fields=READ_MAX_FIELDS,
                 max_part_size=limits.max_body_bytes,
             )  # fmt: skip
         form: FormData = await parser.parse()

@@ -21,6 +21,7 @@ from relay.settings import FormSettings, LimitsSettings
 HONEYPOT = "_gotcha"
 NEXT = "_next"
 SEND_REDACTED = "_send_redacted"  # "1": deliver with the detected medical words masked
+TOO_MANY = "_fields"  # the problem key when a post has more fields than limits.max_fields
 
 # Text: English here, translated where a page or problem knows the visitor's language.
 LABELS = {
@@ -192,6 +193,8 @@ def check(
     them), so that they are not cleaned twice."""
     texts = texts or {}
     problems: dict[str, str] = {}
+    if len(posted) > limits.max_fields:
+        problems[TOO_MANY] = Text("Please send at most {n} fields.", n=limits.max_fields)
     repeated = set(repeated)
     fields: dict[str, str] = {}
     for name in form.fields:

@@ -337,3 +337,17 @@ def test_a_possible_crisis_failing_the_token_is_delivered_not_parked(
     assert response.status_code == 202 and response.json()["resources"]
     (row,) = rows(tmp_path)
     assert row["state"] == "queued"
+
+
+def test_too_many_fields_is_a_422_after_screening(client_for: Client, tmp_path: Path) -> None:
+    """More fields than limits.max_fields (30) is refused as invalid (422, nothing stored),
+    but the text is read first: a crisis in such a post still reaches staff."""
+    client = client_for()
+    extra = {f"f{i}": "x" for i in range(40)}
+    plain = client.post("/f/contact", json={**GOOD, **extra})
+    assert plain.status_code == 422
+    assert [e["field"] for e in plain.json()["errors"]] == ["_fields"]
+    assert rows(tmp_path) == []
+    crisis = client.post("/f/contact", json={**GOOD, **extra, "message": CRISIS})
+    assert_crisis_answer(crisis)
+    assert_one_urgent_notice(tmp_path)
