@@ -91,7 +91,7 @@ def _read_json(body: bytes, limits: LimitsSettings) -> tuple[dict[str, object], 
     if not isinstance(data, _Pairs):
         raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
     if len(data) > READ_MAX_FIELDS:
-        raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=limits.max_fields))
+        raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS))
     # Nested objects stay pair lists; validation refuses any value that is not text.
     return single_values(data)
 
