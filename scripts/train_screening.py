@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-from relay.screening import default_lexicon_dir  # noqa: E402
+from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
 from relay.screening._features import Features, extract, names  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
 from relay.screening._lexicon import build_index, lines, negation_pattern  # noqa: E402
@@ -75,16 +75,7 @@ class Row:
         self.features = features
         self.names = sorted(set(names(features)))
         self.has_id = any(m.category not in FEATURE_ONLY for m in features.identifiers)
-        self.lang = record.get("lang") or _language(record["message"])
-
-
-_LANGUAGE: tuple[frozenset[str], frozenset[str]] | None = None
-
-
-def _language(text: str) -> str:
-    from relay.screening import detect_language
-
-    return detect_language(text)
+        self.lang = record.get("lang") or detect_language(record["message"])
 
 
 def load_rows(directory: Path) -> list[Row]:

@@ -38,7 +38,7 @@ MODEL_FILE = Path(__file__).resolve().parent / "model.tsv.gz"
 Array = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy arrays have no single truth value to compare
 class Model:
     thresholds: dict[str, float]
     keys: tuple[str, ...] = field(repr=False)  # the feature of each row of ``weights``
