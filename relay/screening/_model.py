@@ -73,8 +73,10 @@ class Model:
         object.__setattr__(self, "shown", mask)
 
     def _hidden(self, features: Features) -> tuple[list[int], Array]:
-        # set & frozenset walks the smaller set in C (set & dict.keys() would copy the keys)
-        rows = list(map(self.row.__getitem__, features.keys & self.known))
+        # set & frozenset walks the smaller set in C (set & dict.keys() would copy the keys).
+        # Sorted: float sums depend on their order, and a set's order on the hash seed of
+        # the process, so unsorted rows let a reason near a tie change from run to run.
+        rows = sorted(map(self.row.__getitem__, features.keys & self.known))
         return rows, self.hidden_bias + self.weights.take(rows, axis=0).sum(axis=0)
 
     def scores(self, features: Features) -> tuple[float, float]:
