@@ -182,10 +182,11 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     words: set[str] = set()
     for start, end in _windows(len(body)):
         features = features_of(body[start:end], lexicon)
-        scored.append((model.scores(features), start, end, features))
+        scored.append((model.score(features), start, end, features))
         words |= features.words
-    (crisis, _), c_start, c_end, c_features = max(scored, key=lambda s: s[0][0])
-    (_, medical), m_start, m_end, m_features = max(scored, key=lambda s: s[0][1])
+    c_scored, c_start, c_end, c_features = max(scored, key=lambda s: s[0].crisis)
+    _, m_start, m_end, m_features = max(scored, key=lambda s: s[0].disclosure)
+    crisis = c_scored.crisis
     spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
@@ -195,12 +196,15 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
         # Unsure, but the crisis is said outright ("I am suicidal", "me corté"): crisis.
         sure = crisis >= limits["crisis"] or bool(told)
         category = "crisis" if sure else "crisis.possible"
-        found = explain(body[c_start:c_end], c_features, model, CRISIS, category, index, stop)
+        found = explain(
+            body[c_start:c_end], c_features, model, CRISIS, category, index, stop, c_scored
+        )
         spans += [(s.category, s.start + c_start, s.end + c_start) for s in found]
         if sure:
             verdict = "crisis"
     if verdict == "clean":
-        for (_, score), start, end, features in scored:
+        for window, start, end, features in scored:
+            score = window.disclosure
             alone = any(m.category not in FEATURE_ONLY for m in features.identifiers)
             if not alone and score < limits["medical"]:
                 continue
@@ -208,7 +212,15 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
             # the disclosure words of the window that scored highest, every identifier
             which = MEDICAL if score >= limits["medical"] and start == m_start else -1
             found = explain(
-                body[start:end], features, model, which, "health", index, stop, features.identifiers
+                body[start:end],
+                features,
+                model,
+                which,
+                "health",
+                index,
+                stop,
+                window,
+                features.identifiers,
             )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
     if verdict == "medical" and not resources and m_features.keys & _SAID_OUTRIGHT:
