@@ -20,7 +20,6 @@ vouched for and is reported as a ``too_long`` reason (at least ``medical``).
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,9 +34,9 @@ from relay.screening._lexicon import (
     PhraseIndex,
     build_index,
     lines,
-    negation_pattern,
 )
 from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, load_model
+from relay.screening._negation import Negation, load_negation
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
 
@@ -95,7 +94,7 @@ class Lexicon:
 
     index: PhraseIndex
     identifiers: Identifiers
-    negation: re.Pattern[str]
+    negation: Negation
     model: Model
     stopwords: frozenset[str]
     spanish: frozenset[str]
@@ -128,7 +127,7 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
     return Lexicon(
         index=build_index(directory, stopwords),
         identifiers=load_identifiers(directory / "identifiers.tsv"),
-        negation=negation_pattern(directory),
+        negation=load_negation(directory),
         model=load_model(MODEL_FILE if model is None else model, stopwords),
         stopwords=stopwords,
         spanish=spanish,

@@ -16,6 +16,7 @@ from itertools import combinations
 
 from relay.screening._identifiers import Identifiers, Match
 from relay.screening._lexicon import Bigram, PhraseIndex
+from relay.screening._negation import Negation
 from relay.screening._text import TOKEN
 
 _QUESTION = re.compile(r"[?¿]")
@@ -61,7 +62,7 @@ def _length(count: int) -> str:
 
 
 def extract(
-    folded: str, index: PhraseIndex, identifiers: Identifiers, negation: re.Pattern[str]
+    folded: str, index: PhraseIndex, identifiers: Identifiers, negation: Negation
 ) -> Features:
     tokens = TOKEN.findall(folded)
     words = set(tokens)
@@ -91,8 +92,7 @@ def extract(
     keys.update([w[:4] + "<" for w in words if len(w) > 4 and w.isalpha()])
     keys.update(other)
     # Words a negation reaches ("not on any medications" -> "!on", "!any", "!medications")
-    for scope in negation.findall(folded):
-        keys.update("!" + w for w in scope if w)
+    keys.update(negation.negated(folded, words))
     return Features(words, pairs, keys, tuple(found))
 
 

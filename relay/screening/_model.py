@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +49,12 @@ class Model:
     out_bias: Array = field(repr=False)  # (2,)
     stopwords: frozenset[str] = field(default=frozenset(), repr=False)  # never a reason
     row: dict[str, int] = field(init=False, repr=False)
-    known: frozenset[str] = field(init=False, repr=False)  # keys, as a set to intersect
     # Rows a reason may point at: words, pairs, prefixes and lexicon kinds, but no
     # stopword, number or pair of them (shared by too many messages to show).
     shown: npt.NDArray[np.bool_] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "row", {k: i for i, k in enumerate(self.keys)})
-        object.__setattr__(self, "known", frozenset(self.keys))
         stop = self.stopwords
 
         def dull(word: str) -> bool:
@@ -74,12 +73,12 @@ class Model:
 
     def score(self, features: Features) -> Scored:
         """One pass through the network, kept whole so that reasons reuse it."""
-        # set & frozenset walks the smaller set in C (set & dict.keys() would copy the keys).
-        # Sorted: float sums depend on their order, and a set's order on the hash seed of
-        # the process, so unsorted rows let a reason near a tie change from run to run.
-        known = features.keys & self.known
-        rows = np.fromiter(map(self.row.__getitem__, known), np.intp, len(known))
-        rows.sort()
+        # One dict lookup per feature, in C (-1: not in the model), then numpy drops the
+        # misses. Sorted: float sums depend on their order, and a set's order on the hash
+        # seed of the process, so unsorted rows let a reason near a tie change between runs.
+        keys = features.keys
+        found = np.fromiter(map(self.row.get, keys, repeat(-1)), np.intp, len(keys))
+        rows = np.sort(found[found >= 0])
         gathered = self.weights.take(rows, axis=0)
         before = self.hidden_bias + gathered.sum(axis=0)
         crisis, disclosure = np.maximum(before, 0) @ self.out + self.out_bias
