@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import tests.screening_reference as reference
 from relay.screening import Lexicon, features_of, load_lexicon, screen
+from relay.screening._text import ASCII_TOKEN, TOKEN, _has_astral
 
 LEXICON: Lexicon = load_lexicon()
 REFERENCE = reference.load_lexicon()
@@ -98,3 +99,17 @@ def test_fast_screening_equals_the_reference_on_fixed_cases() -> None:
         _same((unit * (fill // len(unit) + 1))[:fill])
     for text in ("", " ", "not", "no no no no", "not_good", "x_no good", "50mg", "F33.2"):
         _same(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=[]), max_size=60))
+def test_astral_test_equals_the_slow_one(text: str) -> None:
+    """_has_astral (by UTF-16 length) says what max(text) > U+FFFF says, lone surrogates
+    included."""
+    assert _has_astral(text) == (max(text, default="\0") > "\uffff")
+
+
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=200))
+def test_ascii_tokens_equal_unicode_tokens_on_ascii_text(text: str) -> None:
+    """On ASCII text the ASCII token pattern finds exactly TOKEN's tokens."""
+    assert ASCII_TOKEN.findall(text) == TOKEN.findall(text)
