@@ -1,6 +1,7 @@
 """The fast screening code says exactly what the code before the speed work said
 (tests/screening_reference, a frozen copy) on generated adversarial text: the same
-verdict, reasons and spans, and the same features, words, pairs and identifiers."""
+verdict, reasons and spans (of screen and screen_fields), and the same features, words,
+pairs and identifiers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tests.screening_reference as reference
-from relay.screening import Lexicon, features_of, load_lexicon, screen
+from relay.screening import Lexicon, features_of, load_lexicon, screen, screen_fields
 from relay.screening._text import ASCII_TOKEN, TOKEN, _has_astral
 
 LEXICON: Lexicon = load_lexicon()
@@ -68,6 +69,17 @@ def _same(text: str) -> None:
     )
     assert [(r.category, r.start, r.end, r.field) for r in got.reasons] == [
         (r.category, r.start, r.end, r.field) for r in want.reasons
+    ]
+    fields = {"name": text, "subject": text[:60], "message": text, "details": text[1900:]}
+    got_all = screen_fields(fields, LEXICON)
+    want_all = reference.screen_fields(fields, REFERENCE)
+    assert (got_all.verdict, got_all.show_crisis_resources, got_all.language) == (
+        want_all.verdict,
+        want_all.show_crisis_resources,
+        want_all.language,
+    )
+    assert [(r.category, r.start, r.end, r.field) for r in got_all.reasons] == [
+        (r.category, r.start, r.end, r.field) for r in want_all.reasons
     ]
 
 

@@ -173,6 +173,11 @@ _HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
 
 
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
+    return _screen(text, lexicon, field)[0]
+
+
+def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str]]:
+    """screen(), and the words of the text (screen_fields reuses them)."""
     body = text[:MAX_SCREENED]
     model = lexicon.model
     limits = model.thresholds
@@ -231,7 +236,7 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
         verdict = "medical" if verdict == "clean" else verdict
-    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon)), words
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
@@ -243,12 +248,14 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
     for name, value in fields.items():
         if name in NOT_SCREENED_FIELDS or not value:
             continue
-        result = screen(value, lexicon, field=name)
+        result, found = _screen(value, lexicon, name)
         if _RANK[result.verdict] > _RANK[verdict]:
             verdict = result.verdict
         reasons.extend(result.reasons)
         resources = resources or result.show_crisis_resources
-        words.update(TOKEN.findall(fold(value[:2000])))
+        # The language reads the first 2,000 characters: up to there, one window, so the
+        # words screening found (the same folding and tokens).
+        words.update(found if len(value) <= 2000 else TOKEN.findall(fold(value[:2000])))
     return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
 
 
