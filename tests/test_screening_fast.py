@@ -5,11 +5,14 @@ pairs and identifiers."""
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tests.screening_reference as reference
 from relay.screening import Lexicon, features_of, load_lexicon, screen, screen_fields
+from relay.screening._literals import possible, requirements
 from relay.screening._text import ASCII_TOKEN, TOKEN, _has_astral
 
 LEXICON: Lexicon = load_lexicon()
@@ -125,3 +128,34 @@ def test_astral_test_equals_the_slow_one(text: str) -> None:
 def test_ascii_tokens_equal_unicode_tokens_on_ascii_text(text: str) -> None:
     """On ASCII text the ASCII token pattern finds exactly TOKEN's tokens."""
     assert ASCII_TOKEN.findall(text) == TOKEN.findall(text)
+
+
+def test_patterns_tried_around_every_digit_have_requirements() -> None:
+    """The dose, formatted SSN and ICD-10 patterns (no trigger words) are skipped where
+    their text is missing: a Python whose parser reads differently is noticed here."""
+    by_category = {
+        category: requirements(pattern)
+        for category, pattern, _, triggers in LEXICON.identifiers.patterns
+        if not triggers
+    }
+    assert ("-",) in by_category["ssn"]
+    assert (".",) in by_category["icd10"]
+    assert any("mg" in need and "units" in need for need in by_category["dose"])
+    assert requirements(re.compile(r"a(?:b|c)?d+e{0,2}(?=x)(?i:q)(?:xy|z)")) == (
+        ("a",),
+        ("d",),
+        ("xy", "z"),
+    )
+    assert requirements(re.compile("(?i)abc")) == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+def test_every_identifier_match_holds_its_requirements(text: str) -> None:
+    """Wherever an identifier pattern matches, the text it requires is inside the match,
+    so skipping a window without that text loses no match."""
+    folded = text.lower()
+    for _, pattern, _, _ in LEXICON.identifiers.patterns:
+        needs = requirements(pattern)
+        for match in pattern.finditer(folded):
+            assert possible(folded, match.start(), match.end(), needs)
