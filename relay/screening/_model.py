@@ -175,12 +175,6 @@ def load_model(path: Path = MODEL_FILE, stopwords: frozenset[str] = frozenset())
             f"thresholds {', '.join(THRESHOLDS)}"
         )
     weights = np.array(rows, dtype=np.float32).reshape(len(rows), hidden)
-    del rows, text
-    # Fresh copies of the keys, made one after another once the parsed floats are gone:
-    # as parsed they lie scattered among those floats, and every message looks up some
-    # hundred of them at random, so packed together they cost far fewer cache and page
-    # misses (about half the time of the lookups of a short message; same strings).
-    keys = [key.encode().decode() for key in keys]
     output = np.array([out[o][1:] for o in OUTPUTS], dtype=np.float32).T
     return Model(
         thresholds=thresholds,
