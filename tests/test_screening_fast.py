@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import tests.screening_reference as reference
 from relay.screening import Lexicon, features_of, load_lexicon, screen, screen_fields
 from relay.screening._literals import possible, requirements
-from relay.screening._text import ASCII_TOKEN, TOKEN, _has_astral
+from relay.screening._text import ASCII_TOKEN, TOKEN, _has_astral, fold
 
 LEXICON: Lexicon = load_lexicon()
 REFERENCE = reference.load_lexicon()
@@ -159,3 +159,14 @@ def test_every_identifier_match_holds_its_requirements(text: str) -> None:
         needs = requirements(pattern)
         for match in pattern.finditer(folded):
             assert possible(folded, match.start(), match.end(), needs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+def test_negation_scopes_equal_a_scan_of_the_whole_text(text: str) -> None:
+    """Trying the negation pattern only where a cue's first word is a token finds the
+    words a scan of the whole text finds."""
+    folded = fold(text)
+    words = set(TOKEN.findall(folded))
+    scanned = REFERENCE.negation.findall(folded)
+    assert LEXICON.negation.negated(folded, words) == {"!" + w for s in scanned for w in s if w}

@@ -84,11 +84,6 @@ class Model:
         crisis, disclosure = np.maximum(before, 0) @ self.out + self.out_bias
         return Scored(float(crisis), float(disclosure), rows, gathered, before)
 
-    def scores(self, features: Features) -> tuple[float, float]:
-        """(crisis, disclosure) log-odds."""
-        scored = self.score(features)
-        return scored.crisis, scored.disclosure
-
     def weighed(
         self, features: Features, which: int, most: int = 16, scored: Scored | None = None
     ) -> list[tuple[float, str, str]]:

