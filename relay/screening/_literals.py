@@ -3,9 +3,11 @@ a cheap test (str.find, in C) that tells when a pattern need not be run at all.
 
 Most identifier patterns have trigger words (identifiers.tsv), but the formatted SSN,
 the dose, the ICD-10 code and the MBI are tried around every digit, and the first three
-cost about two fifths of the identifier pass on 1 KB of varied text. Yet a dose needs "mg", "ml",
-"units"..., an SSN a "-", an ICD-10 code a "." : where the text around the digits has
-none, no match is possible, and skipping the pattern changes nothing.
+cost about two fifths of the identifier pass on 1 KB of varied text. Yet a dose needs
+"mg", "ml", "units"..., an SSN a "-", an ICD-10 code a ".": where the text around the
+digits has none, no match is possible, and skipping the pattern changes nothing. Ordinary
+prose mostly has them (the pass costs the same); text full of numbers mostly not (2 KB of
+repeated dates and ids: 414 to 157 us; of repeated doses: 184 to 85 us).
 
 The requirements come from the parsed pattern (``re._parser``, the standard library's
 own parser; private, so any surprise in its shape gives no requirement, which is always
