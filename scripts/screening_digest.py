@@ -4,14 +4,18 @@ the screening code (for speed, say) changes no result.
     .venv/bin/python scripts/screening_digest.py            # check against the stored digest
     .venv/bin/python scripts/screening_digest.py --write    # store the digest (before a change)
     .venv/bin/python scripts/screening_digest.py --dump F   # one line per text, to diff two runs
+    .venv/bin/python scripts/screening_digest.py --reference --write  # digest of the old code
 
 For every text: screen()'s verdict, reasons (categories and spans), resources flag and
 language, and the features (every key, the words, the pairs and the identifier matches).
-The texts: every message of tests/data/training/*.jsonl and of the shared corpus; long
-texts cut from them (one window, two, many; past MAX_SCREENED); and the same messages
-transformed (capitals, fullwidth letters, accents apart, zero-width spaces, tabs and
-runs of spaces), which take the slower folding and offset paths. One SHA-256 per set,
-in tests/data/screening_digest.json; the stored file holds no message text.
+The texts: every message of tests/data/training/*.jsonl and of the shared corpus (when
+there: it lives outside the repository); long texts cut from the training messages (one
+window, two, many; past MAX_SCREENED); and training messages transformed (capitals,
+fullwidth letters, accents apart, zero-width spaces, tabs and runs of spaces), which
+take the slower folding and offset paths. One SHA-256 per set, in
+tests/data/screening_digest.json; the stored file holds no message text.
+
+    --reference   runs tests/screening_reference (the code before the speed work)
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# features_of is not in __all__: it is the training's door to the features.
-from relay.screening import Lexicon, features_of, load_lexicon, screen  # noqa: E402
+import relay.screening as screening  # noqa: E402  (features_of: the training's door)
+import tests.screening_reference as reference  # noqa: E402
 
 TRAINING = sorted((ROOT / "tests" / "data" / "training").glob("*.jsonl"))
 SHARED = ROOT.parent.parent / "shared" / "corpus" / "contact_messages.jsonl"
@@ -63,15 +68,13 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 def text_sets() -> Iterator[tuple[str, list[str]]]:
     """(name, texts) of every set, in a fixed order."""
-    everything: list[str] = []
+    everything: list[str] = []  # the training messages: in every checkout, unlike the shared corpus
     for path in TRAINING:
         messages = _messages(path)
         everything += messages
         yield path.stem, messages
     if SHARED.exists():
-        shared = _messages(SHARED)
-        everything += shared
-        yield "shared_corpus", shared
+        yield "shared_corpus", _messages(SHARED)
     joined = " ".join(everything)
     for length in LENGTHS:
         count = 40 if length <= 10_000 else 4
@@ -81,11 +84,12 @@ def text_sets() -> Iterator[tuple[str, list[str]]]:
         yield f"transformed_{name}", [transform(m) for m in everything[::7]]
 
 
-def record(text: str, lexicon: Lexicon) -> str:
-    """Everything screening says about ``text``, as one canonical line (no text in it
-    but the features' own words, and only ever hashed or dumped locally)."""
-    result = screen(text, lexicon)
-    features = features_of(text, lexicon)
+def record(text: str, lexicon: Any, code: Any) -> str:
+    """Everything screening (``code``: relay.screening, or the frozen reference) says
+    about ``text``, as one canonical line (no text in it but the features' own words,
+    and only ever hashed or dumped locally)."""
+    result = code.screen(text, lexicon)
+    features = code.features_of(text, lexicon)
     return json.dumps(
         [
             result.verdict,
@@ -101,13 +105,14 @@ def record(text: str, lexicon: Lexicon) -> str:
     )
 
 
-def digests(lexicon: Lexicon, dump: Path | None = None) -> dict[str, dict[str, object]]:
+def digests(code: Any, dump: Path | None = None) -> dict[str, dict[str, object]]:
+    lexicon = code.load_lexicon()
     out: dict[str, dict[str, object]] = {}
     lines: list[str] = []
     for name, texts in text_sets():
         sha = hashlib.sha256()
         for number, text in enumerate(texts):
-            line = record(text, lexicon)
+            line = record(text, lexicon, code)
             sha.update(line.encode() + b"\n")
             if dump is not None:
                 lines.append(f"{name}:{number}\t{line}")
@@ -121,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="store the digest")
     parser.add_argument("--dump", type=Path, help="also write one line per text here")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="run tests/screening_reference (the code before the speed work), not relay",
+    )
     args = parser.parse_args(argv)
-    found = digests(load_lexicon(), args.dump)
+    found = digests(reference if args.reference else screening, args.dump)
     if args.write:
         DIGEST.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         total = sum(int(str(d["texts"])) for d in found.values())
