@@ -44,7 +44,8 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
 from relay.screening._features import Features, extract, names  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
-from relay.screening._lexicon import build_index, lines, negation_pattern  # noqa: E402
+from relay.screening._lexicon import build_index, lines  # noqa: E402
+from relay.screening._negation import load_negation  # noqa: E402
 from relay.screening._text import TOKEN, fold  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "training"
@@ -86,7 +87,7 @@ def load_rows(directory: Path) -> list[Row]:
     )
     index = build_index(lexicon_dir, stopwords)
     identifiers = load_identifiers(lexicon_dir / "identifiers.tsv")
-    negation = negation_pattern(lexicon_dir)
+    negation = load_negation(lexicon_dir)
     rows: list[Row] = []
     seen: dict[str, str] = {}
     problems: list[str] = []

@@ -20,7 +20,6 @@ vouched for and is reported as a ``too_long`` reason (at least ``medical``).
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,9 +34,9 @@ from relay.screening._lexicon import (
     PhraseIndex,
     build_index,
     lines,
-    negation_pattern,
 )
 from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, load_model
+from relay.screening._negation import Negation, load_negation
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
 
@@ -95,7 +94,7 @@ class Lexicon:
 
     index: PhraseIndex
     identifiers: Identifiers
-    negation: re.Pattern[str]
+    negation: Negation
     model: Model
     stopwords: frozenset[str]
     spanish: frozenset[str]
@@ -128,7 +127,7 @@ def load_lexicon(directory: Path | None = None, *, model: Path | None = None) ->
     return Lexicon(
         index=build_index(directory, stopwords),
         identifiers=load_identifiers(directory / "identifiers.tsv"),
-        negation=negation_pattern(directory),
+        negation=load_negation(directory),
         model=load_model(MODEL_FILE if model is None else model, stopwords),
         stopwords=stopwords,
         spanish=spanish,
@@ -174,6 +173,11 @@ _HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
 
 
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
+    return _screen(text, lexicon, field)[0]
+
+
+def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str]]:
+    """screen(), and the words of the text (screen_fields reuses them)."""
     body = text[:MAX_SCREENED]
     model = lexicon.model
     limits = model.thresholds
@@ -182,10 +186,11 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     words: set[str] = set()
     for start, end in _windows(len(body)):
         features = features_of(body[start:end], lexicon)
-        scored.append((model.scores(features), start, end, features))
+        scored.append((model.score(features), start, end, features))
         words |= features.words
-    (crisis, _), c_start, c_end, c_features = max(scored, key=lambda s: s[0][0])
-    (_, medical), m_start, m_end, m_features = max(scored, key=lambda s: s[0][1])
+    c_scored, c_start, c_end, c_features = max(scored, key=lambda s: s[0].crisis)
+    _, m_start, m_end, m_features = max(scored, key=lambda s: s[0].disclosure)
+    crisis = c_scored.crisis
     spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
@@ -195,12 +200,15 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
         # Unsure, but the crisis is said outright ("I am suicidal", "me corté"): crisis.
         sure = crisis >= limits["crisis"] or bool(told)
         category = "crisis" if sure else "crisis.possible"
-        found = explain(body[c_start:c_end], c_features, model, CRISIS, category, index, stop)
+        found = explain(
+            body[c_start:c_end], c_features, model, CRISIS, category, index, stop, c_scored
+        )
         spans += [(s.category, s.start + c_start, s.end + c_start) for s in found]
         if sure:
             verdict = "crisis"
     if verdict == "clean":
-        for (_, score), start, end, features in scored:
+        for window, start, end, features in scored:
+            score = window.disclosure
             alone = any(m.category not in FEATURE_ONLY for m in features.identifiers)
             if not alone and score < limits["medical"]:
                 continue
@@ -208,7 +216,15 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
             # the disclosure words of the window that scored highest, every identifier
             which = MEDICAL if score >= limits["medical"] and start == m_start else -1
             found = explain(
-                body[start:end], features, model, which, "health", index, stop, features.identifiers
+                body[start:end],
+                features,
+                model,
+                which,
+                "health",
+                index,
+                stop,
+                window,
+                features.identifiers,
             )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
     if verdict == "medical" and not resources and m_features.keys & _SAID_OUTRIGHT:
@@ -220,7 +236,7 @@ def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     if len(text) > MAX_SCREENED:
         reasons.append(Reason("too_long", MAX_SCREENED, len(text), field))
         verdict = "medical" if verdict == "clean" else verdict
-    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
+    return Screening(verdict, tuple(reasons), resources, _language(words, lexicon)), words
 
 
 def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
@@ -232,12 +248,14 @@ def screen_fields(fields: Mapping[str, str], lexicon: Lexicon) -> Screening:
     for name, value in fields.items():
         if name in NOT_SCREENED_FIELDS or not value:
             continue
-        result = screen(value, lexicon, field=name)
+        result, found = _screen(value, lexicon, name)
         if _RANK[result.verdict] > _RANK[verdict]:
             verdict = result.verdict
         reasons.extend(result.reasons)
         resources = resources or result.show_crisis_resources
-        words.update(TOKEN.findall(fold(value[:2000])))
+        # The language reads the first 2,000 characters: up to there, one window, so the
+        # words screening found (the same folding and tokens).
+        words.update(found if len(value) <= 2000 else TOKEN.findall(fold(value[:2000])))
     return Screening(verdict, tuple(reasons), resources, _language(words, lexicon))
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.screening._lexicon import LexiconError, fields, lines
+from relay.screening._literals import Requirement, possible, requirements
 
 # A dose counts only as evidence for the disclosure model ("250 mL bags" in a supplier's
 # pitch is nobody's); every other identifier makes a message medical on its own.
@@ -53,6 +54,13 @@ class Match:
 class Identifiers:
     # category, pattern, whether it starts at a word, and its trigger words (empty: none)
     patterns: tuple[tuple[str, re.Pattern[str], bool, frozenset[str]], ...]
+    # per pattern, the text any match contains (see _literals.py): a window without it
+    # is not scanned
+    needs: tuple[tuple[Requirement, ...], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        needs = tuple(requirements(pattern) for _, pattern, _, _ in self.patterns)
+        object.__setattr__(self, "needs", needs)
 
     def find(self, folded: str, words: set[str]) -> list[Match]:
         """Matches in ``folded``; ``words`` are its tokens, for the trigger words."""
@@ -67,11 +75,15 @@ class Identifiers:
             else:
                 windows.append([start, end])
         found = []
-        for category, pattern, word_start, triggers in self.patterns:
+        for (category, pattern, word_start, triggers), needs in zip(
+            self.patterns, self.needs, strict=True
+        ):
             if triggers and words.isdisjoint(triggers):
                 continue
             count = 0
             for start, end in windows:
+                if needs and not possible(text, start, end, needs):
+                    continue
                 for match in pattern.finditer(text, start, end):
                     a, b = match.span()
                     if b <= a or (

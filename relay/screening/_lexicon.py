@@ -340,9 +340,9 @@ def build_index(directory: Path, stopwords: frozenset[str]) -> PhraseIndex:
     )
 
 
-def negation_pattern(directory: Path) -> re.Pattern[str]:
-    """A negation cue of negation.tsv ("pre" lines) and the up to three words after it,
-    with only spaces and quotes between: the scope a negation reaches."""
+def negation_cues(directory: Path) -> frozenset[str]:
+    """The negation cues of negation.tsv ("pre" lines), folded, words joined by one space
+    ("i m not"); relay/screening/_negation.py turns them into the scopes they reach."""
     path = directory / "negation.tsv"
     cues: set[str] = set()
     for number, line in lines(path):
@@ -358,9 +358,4 @@ def negation_pattern(directory: Path) -> re.Pattern[str]:
             words = " ".join(TOKEN.findall(fold(" ".join(c for c in combo if c).replace("'", " "))))
             if words:
                 cues.add(words)
-    alternation = "|".join(
-        r"\W{1,3}".join(re.escape(w) for w in cue.split())
-        for cue in sorted(cues, key=lambda c: (-len(c), c))
-    )
-    word = r"[\s'\u2019\"]{1,3}([^\W_]+)"
-    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_]){word}(?:{word})?(?:{word})?")
+    return frozenset(cues)

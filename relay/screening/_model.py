@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +49,12 @@ class Model:
     out_bias: Array = field(repr=False)  # (2,)
     stopwords: frozenset[str] = field(default=frozenset(), repr=False)  # never a reason
     row: dict[str, int] = field(init=False, repr=False)
-    known: frozenset[str] = field(init=False, repr=False)  # keys, as a set to intersect
     # Rows a reason may point at: words, pairs, prefixes and lexicon kinds, but no
     # stopword, number or pair of them (shared by too many messages to show).
     shown: npt.NDArray[np.bool_] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "row", {k: i for i, k in enumerate(self.keys)})
-        object.__setattr__(self, "known", frozenset(self.keys))
         stop = self.stopwords
 
         def dull(word: str) -> bool:
@@ -72,35 +71,53 @@ class Model:
         mask = np.fromiter((shown(k) for k in self.keys), dtype=np.bool_, count=len(self.keys))
         object.__setattr__(self, "shown", mask)
 
-    def _hidden(self, features: Features) -> tuple[list[int], Array]:
-        # set & frozenset walks the smaller set in C (set & dict.keys() would copy the keys)
-        rows = list(map(self.row.__getitem__, features.keys & self.known))
-        return rows, self.hidden_bias + self.weights.take(rows, axis=0).sum(axis=0)
-
-    def scores(self, features: Features) -> tuple[float, float]:
-        """(crisis, disclosure) log-odds."""
-        _, before = self._hidden(features)
+    def score(self, features: Features) -> Scored:
+        """One pass through the network, kept whole so that reasons reuse it."""
+        # One dict lookup per feature, in C (-1: not in the model), then numpy drops the
+        # misses. Sorted: float sums depend on their order, and a set's order on the hash
+        # seed of the process, so unsorted rows let a reason near a tie change between runs.
+        keys = features.keys
+        found = np.fromiter(map(self.row.get, keys, repeat(-1)), np.intp, len(keys))
+        rows = np.sort(found[found >= 0])
+        gathered = self.weights.take(rows, axis=0)
+        before = self.hidden_bias + gathered.sum(axis=0)
         crisis, disclosure = np.maximum(before, 0) @ self.out + self.out_bias
-        return float(crisis), float(disclosure)
+        return Scored(float(crisis), float(disclosure), rows, gathered, before)
 
     def weighed(
-        self, features: Features, which: int, most: int = 16
+        self, features: Features, which: int, most: int = 16, scored: Scored | None = None
     ) -> list[tuple[float, str, str]]:
         """(weight, family, key) of the ``most`` features that pushed score ``which`` up
         most in this message, strongest first. A feature's weight is what it adds to the
         score through the hidden units this message switches on (exact for a ReLU network
-        as long as removing the feature switches no unit off)."""
-        rows, before = self._hidden(features)
-        if not rows:
+        as long as removing the feature switches no unit off). ``scored``: this message's
+        pass through the network, if already made."""
+        scored = self.score(features) if scored is None else scored
+        rows = scored.rows
+        if not len(rows):
             return []
-        added = self.weights[rows] @ (self.out[:, which] * (before > 0))
+        added = scored.gathered @ (self.out[:, which] * (scored.before > 0))
+        # Filtered in numpy, then only the few survivors in Python. float64(MIN_WEIGHT):
+        # the comparison in double precision, as float(w) >= MIN_WEIGHT in Python.
+        chosen = np.flatnonzero((added >= np.float64(MIN_WEIGHT)) & self.shown[rows])
         keep = [
-            (float(w), self.keys[r])
-            for r, w in zip(rows, added.tolist(), strict=True)
-            if w >= MIN_WEIGHT and self.shown[r]
+            (w, self.keys[r])
+            for r, w in zip(rows[chosen].tolist(), added[chosen].tolist(), strict=True)
         ]
         keep.sort(key=lambda x: (-x[0], x[1]))
         return [(w, family(k), k) for w, k in keep[:most]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scored:
+    """A window's pass through the network: its two scores, and what reasons reuse (the
+    rows of its features, their weights and the hidden units before the ReLU)."""
+
+    crisis: float
+    disclosure: float
+    rows: npt.NDArray[np.intp]
+    gathered: Array
+    before: Array
 
 
 def _floats(parts: list[str], count: int) -> list[float]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from relay.screening._features import Features
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
-from relay.screening._model import MEDICAL, Model
+from relay.screening._model import MEDICAL, Model, Scored
 from relay.screening._text import TOKEN, fold_map
 
 MOST = 5  # features reported per verdict
@@ -39,14 +39,38 @@ class _Wanted:
         return bool(self.words or self.pairs or self.prefixes)
 
 
+def _health_terms(features: Features, index: PhraseIndex, stopwords: frozenset[str]) -> _Wanted:
+    """Every health term of the lexicons in the text (its words and pairs)."""
+    terms = _Wanted(set(), set(), set())
+    for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
+        words, pairs = phrase.units(features.words, features.pairs)
+        terms.words.update(words - stopwords)
+        terms.pairs.update(pairs)
+    return terms
+
+
 def _choose(
-    features: Features, model: Model, which: int, index: PhraseIndex, stopwords: frozenset[str]
+    features: Features,
+    model: Model,
+    which: int,
+    index: PhraseIndex,
+    stopwords: frozenset[str],
+    scored: Scored,
 ) -> _Wanted:
     """The words, pairs and prefixes of the MOST features that weighed most (the model
     leaves out stopwords and endings already)."""
+    if which == MEDICAL:
+        # Every health term of the lexicons is a detail to show and to mask ("Send
+        # without these words"), whether or not it weighed most; when there are such
+        # terms, they alone are shown: the words that only made the model sure ("I was",
+        # "last year", "tengo") are no health detail, and masking them mangles the text.
+        # (Looked for first: when there are some, the weights need not be computed.)
+        terms = _health_terms(features, index, stopwords)
+        if terms:
+            return terms
     wanted = _Wanted(set(), set(), set())
     chosen = size = 0
-    for _, family, key in model.weighed(features, which, 4 * MOST):
+    for _, family, key in model.weighed(features, which, 4 * MOST, scored):
         if chosen >= MOST:
             break
         if family == "w":
@@ -65,18 +89,6 @@ def _choose(
             wanted.words.update(w for w in found if kind in index.single[w] and w not in stopwords)
         grown = len(wanted.words) + len(wanted.pairs) + len(wanted.prefixes)
         chosen, size = chosen + (grown > size), grown
-    if which == MEDICAL:
-        # Every health term of the lexicons is a detail to show and to mask ("Send
-        # without these words"), whether or not it weighed most; when there are such
-        # terms, they alone are shown: the words that only made the model sure ("I was",
-        # "last year", "tengo") are no health detail, and masking them mangles the text.
-        terms = _Wanted(set(), set(), set())
-        for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
-            words, pairs = phrase.units(features.words, features.pairs)
-            terms.words.update(words - stopwords)
-            terms.pairs.update(pairs)
-        if terms:
-            return terms
     return wanted
 
 
@@ -109,15 +121,17 @@ def explain(
     category: str,
     index: PhraseIndex,
     stopwords: frozenset[str],
+    scored: Scored,
     identifiers: tuple[Match, ...] = (),
 ) -> list[Span]:
-    """Spans, in ``text``, of the features that pushed score ``which`` up most, and of
-    ``identifiers``. ``category`` names them ("health" words take their lexicon kind)."""
+    """Spans, in ``text``, of the features that pushed score ``which`` up most (``scored``
+    is the window's pass through the network), and of ``identifiers``. ``category`` names
+    them ("health" words take their lexicon kind)."""
     folding = fold_map(text)
     back = folding.original
     spans = [Span(m.category, back(m.start), back(m.end - 1) + 1) for m in identifiers]
     wanted = (
-        _choose(features, model, which, index, stopwords)
+        _choose(features, model, which, index, stopwords, scored)
         if which >= 0
         else _Wanted(set(), set(), set())
     )
