@@ -4,7 +4,6 @@ the screening code (for speed, say) changes no result.
     .venv/bin/python scripts/screening_digest.py            # check against the stored digest
     .venv/bin/python scripts/screening_digest.py --write    # store the digest (before a change)
     .venv/bin/python scripts/screening_digest.py --dump F   # one line per text, to diff two runs
-    .venv/bin/python scripts/screening_digest.py --reference --write  # digest of the old code
 
 For every text: screen()'s verdict, reasons (categories and spans), resources flag and
 language, and the features (every key, the words, the pairs and the identifier matches).
@@ -14,8 +13,6 @@ window, two, many; past MAX_SCREENED); and training messages transformed (capita
 fullwidth letters, accents apart, zero-width spaces, tabs and runs of spaces), which
 take the slower folding and offset paths. One SHA-256 per set, in
 tests/data/screening_digest.json; the stored file holds no message text.
-
-    --reference   runs tests/screening_reference (the code before the speed work)
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import relay.screening as screening  # noqa: E402  (features_of: the training's door)
-import tests.screening_reference as reference  # noqa: E402
 
 TRAINING = sorted((ROOT / "tests" / "data" / "training").glob("*.jsonl"))
 SHARED = ROOT.parent.parent / "shared" / "corpus" / "contact_messages.jsonl"
@@ -85,7 +81,7 @@ def text_sets() -> Iterator[tuple[str, list[str]]]:
 
 
 def record(text: str, lexicon: Any, code: Any) -> str:
-    """Everything screening (``code``: relay.screening, or the frozen reference) says
+    """Everything screening (``code``: relay.screening) says
     about ``text``, as one canonical line (no text in it but the features' own words,
     and only ever hashed or dumped locally)."""
     result = code.screen(text, lexicon)
@@ -126,13 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="store the digest")
     parser.add_argument("--dump", type=Path, help="also write one line per text here")
-    parser.add_argument(
-        "--reference",
-        action="store_true",
-        help="run tests/screening_reference (the code before the speed work), not relay",
-    )
     args = parser.parse_args(argv)
-    found = digests(reference if args.reference else screening, args.dump)
+    found = digests(screening, args.dump)
     if args.write:
         DIGEST.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         total = sum(int(str(d["texts"])) for d in found.values())
