@@ -4,8 +4,11 @@ probe is replaced (our own seam) where a test needs a full disk on demand."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,3 +139,118 @@ async def test_a_commit_cut_short_acknowledges_no_one(
         assert box.items() == []
     finally:
         box.close()
+
+
+class WalSyncs:
+    """``os.fsync`` as the test wants it for the outbox WAL (other files sync as usual):
+    each call is recorded with the rows committed when it started, and the test may make
+    calls wait (``gate``) or fail (``fail``)."""
+
+    def __init__(self, box: SqliteOutbox, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.box = box
+        self.started: list[set[str]] = []  # per fsync: the rows committed when it began
+        self.gate: threading.Event | None = None
+        self.fail = False
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            if not os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
+                return real(fd)
+            self.started.append(committed(box))
+            if self.gate is not None:
+                self.gate.wait(10)
+            if self.fail:
+                raise OSError(errno.EIO, "Input/output error")
+            return real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+def committed(box: SqliteOutbox) -> set[str]:
+    """The rows another connection sees (what a commit has made visible)."""
+    db = sqlite3.connect(box.path)
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM outbox")}
+    finally:
+        db.close()
+
+
+async def test_no_post_is_answered_before_an_fsync_that_began_after_its_commit(
+    tmp_path: Path, new_item: Callable[..., NewItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one group's fsync is held up, the next group is committed (the pipeline)
+    but not answered: its posts wait for an fsync that started after their commit, and
+    each answer comes only after such an fsync returned."""
+    box = SqliteOutbox(tmp_path / "outbox.sqlite3")
+    commits = GroupCommit(box, give_up_after=3600)
+    syncs = WalSyncs(box, monkeypatch)
+    syncs.gate = threading.Event()
+    answered: dict[str, int] = {}  # item id -> fsyncs started when it was answered
+
+    async def post(item: NewItem) -> None:
+        assert await commits.add(item, clock=lambda: 1.0) == "queued"
+        answered[item.id] = len(syncs.started)
+
+    first = [new_item() for _ in range(3)]
+    second = [new_item() for _ in range(3)]
+    try:
+        async with anyio.create_task_group() as tg:
+            for item in first:
+                tg.start_soon(post, item)
+            assert await wait_until(lambda: len(syncs.started) == 1)
+            for item in second:  # they arrive while the first fsync is in flight
+                tg.start_soon(post, item)
+            assert await wait_until(lambda: {i.id for i in second} <= committed(box))
+            await anyio.sleep(0.05)
+            assert answered == {}  # committed, written, and nobody told
+            syncs.gate.set()
+        assert syncs.started[0] == {i.id for i in first}  # one fsync for the first group
+        assert len(syncs.started) == 2  # and one more for the whole second group
+        for item in first + second:
+            covering = next(n for n, rows in enumerate(syncs.started, 1) if item.id in rows)
+            assert answered[item.id] >= covering
+    finally:
+        box.close()
+
+
+async def test_a_failed_fsync_acknowledges_no_one_and_stops_the_intake(
+    tmp_path: Path, new_item: Callable[..., NewItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every post sharing a failed fsync is refused (OutboxUnavailable, never a state),
+    and so is every durable write after it, until a restart: Linux may have dropped the
+    unwritten pages, so a later fsync's success would prove nothing about them."""
+    box = SqliteOutbox(tmp_path / "outbox.sqlite3")
+    commits = GroupCommit(box, give_up_after=3600)
+    syncs = WalSyncs(box, monkeypatch)
+    syncs.fail = True
+    answers: list[str] = []
+
+    async def post() -> None:
+        try:
+            answers.append(await commits.add(new_item(), clock=lambda: 1.0))
+        except OutboxUnavailable as exc:
+            answers.append(str(exc))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(post)
+        assert answers == ["outbox sync failed: EIO"] * 3
+        syncs.fail = False
+        with pytest.raises(OutboxUnavailable, match="restart"):
+            await commits.add(new_item(), clock=lambda: 1.0)
+        with pytest.raises(OutboxUnavailable, match="restart"):
+            box.add([new_item()], now=1.0, give_up_after=3600)
+        assert not box.writable(now=1.0)
+        assert box.claim(now=2.0, lease=60) is not None  # delivery of what is stored goes on
+    finally:
+        box.close()
+
+
+async def wait_until(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` (another thread makes it true) for up to five seconds."""
+    for _ in range(500):
+        if condition():
+            return True
+        await anyio.sleep(0.01)
+    return condition()
