@@ -258,13 +258,29 @@ def draft_submission(
     )
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=reply_to, subject=subject,
-        date=format_datetime(now.astimezone(UTC)),
+        date=_date(now),
         message_id=message_id(submission_id, from_address), headers=tuple(headers), body=body,
     )  # fmt: skip
 
 
 def _when(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _minute(now.astimezone(UTC).replace(second=0, microsecond=0))
+
+
+def _date(now: datetime) -> str:
+    """The Date header (RFC 5322 keeps whole seconds)."""
+    return _second(now.astimezone(UTC).replace(microsecond=0))
+
+
+# Under a flood many drafts share a second: formatting a date is a tenth of a draft.
+@functools.lru_cache(maxsize=4)
+def _minute(now: datetime) -> str:
+    return now.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.lru_cache(maxsize=4)
+def _second(now: datetime) -> str:
+    return format_datetime(now)
 
 
 def draft_urgent(
@@ -315,7 +331,7 @@ def draft_urgent(
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=reply_to,
         subject=_t(lang, "URGENT: please call back {name} (crisis)", name=name),
-        date=format_datetime(now.astimezone(UTC)),
+        date=_date(now),
         message_id=message_id(submission_id, from_address, "urgent"), headers=tuple(headers),
         body=body,
     )  # fmt: skip
@@ -354,7 +370,7 @@ def draft_notice(
     return Draft(
         from_address=from_address, to=tuple(recipients), reply_to=None,
         subject=f"{marker}{received}",
-        date=format_datetime(now.astimezone(UTC)),
+        date=_date(now),
         message_id=message_id(submission_id, from_address, "notice"), headers=tuple(headers),
         body=body,
     )  # fmt: skip

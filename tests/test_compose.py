@@ -185,3 +185,19 @@ def test_staff_sentences_read_as_the_catalog_says() -> None:
             assert compose._t(lang, "{x} wrote", x="ana") == translate(
                 lang, Text("{x} wrote", x="ana")
             )
+
+
+def test_cached_dates_read_as_formatted_afresh() -> None:
+    """The Date header and the 'on {when}' time (cached per second and per minute) are
+    what formatting each datetime afresh gives, whatever its zone and microseconds."""
+    from datetime import timedelta, timezone
+    from email.utils import format_datetime
+
+    from relay import compose
+
+    start = datetime(2026, 12, 1, 3, 59, 58, 999_999, tzinfo=UTC)
+    for step in range(0, 4000, 7):
+        for zone in (UTC, timezone(timedelta(hours=-5))):
+            now = (start + timedelta(milliseconds=step * 13)).astimezone(zone)
+            assert compose._date(now) == format_datetime(now.astimezone(UTC))
+            assert compose._when(now) == now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
