@@ -258,7 +258,9 @@ class SqliteOutbox:
                 pass
             finally:
                 self._db.close()
-                os.close(self._wal)
+                if self._wal >= 0:
+                    os.close(self._wal)
+                    self._wal = -1
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
