@@ -561,12 +561,6 @@ class GroupCommit:
     one group waits for the disk, the next is written, and an fsync serves every post
     committed before it began. Nobody returns before its own item is on disk (see the
     module docstring), and a failed commit or fsync fails every item in it.
-
-    What it buys is bounded by the write it hides (about 0.3 ms for a group), not by
-    the fsync: in a microbenchmark of 32 closed-loop posters with a 5 ms fsync it gave
-    no more posts/s than one lock around commit-and-fsync, and it costs the loop 5 to
-    15 us a post more (two hand-offs and locks, smaller groups). It pays only when posts
-    arrive spread out while a slow fsync runs.
     """
 
     def __init__(self, outbox: SqliteOutbox, *, give_up_after: float) -> None:
