@@ -1,8 +1,7 @@
 """The durable outbox: every acknowledged submission lives here until it is sent or dead.
 
-SQLite in WAL mode: a post's commit has reached the disk before the intake answers 2xx
-(see "Durability" below for how the intake's commits share and pipeline the fsync).
-States::
+SQLite in WAL mode with ``synchronous=FULL``: a commit has reached the disk before the
+intake answers 2xx. States::
 
     queued --claim--> sending --250--> sent        (body purged, metadata kept)
        ^                 |   --5xx / too old--> dead (body kept for the operator)
@@ -22,60 +21,11 @@ transaction that stores the post carrying them (``NewItem.once``): a token used 
 makes its post ``suspected``, and a post that is refused spends nothing.
 This module owns the schema and all SQL. It never logs and stores no text outside
 the ``body`` column.
-
-Durability
-----------
-The connection runs ``synchronous=FULL``: every commit, the operator's included, syncs
-the WAL before it returns. The intake alone commits differently, to let one group of
-posts be written while the previous group's fsync is in flight (``GroupCommit``): it
-commits with ``synchronous=NORMAL`` (``add(sync=False)``: SQLite writes the frames and
-the commit frame into ``-wal`` and returns without syncing) and then calls
-``sync_wal()``, one ``fsync`` of the WAL file by this module, in another thread and
-outside the write lock. A post is acknowledged only after an fsync that *started after
-its commit returned* has returned. Why that is as durable as a FULL commit:
-
-- It is the same I/O. A FULL commit in WAL mode is "write the frames, then sync the
-  WAL" (https://www.sqlite.org/wal.html: writers "sync the WAL on every transaction
-  commit if PRAGMA synchronous is set to FULL but omit this sync if [...] NORMAL"); the
-  unix VFS pads nothing before that sync, since powersafe overwrite is on by default
-  (https://www.sqlite.org/psow.html). SQLite writes the frames with ``pwrite`` (the WAL
-  is never memory-mapped for writing), so when COMMIT returns they are in the kernel's
-  page cache, and POSIX ``fsync`` makes every write to the file completed before the
-  call durable, whichever descriptor wrote it.
-- Recovery after a power loss reads the WAL on disk frame by frame and keeps every
-  transaction up to the last commit frame whose salts match the header and whose
-  cumulative checksum is right (the file format comment in SQLite's ``wal.c``). The
-  synced frames of an acknowledged post pass that test; a later group torn by the power
-  cut fails it and is dropped: it was never acknowledged.
-- Checkpoints and WAL restarts. A checkpoint (automatic at 1000 pages, inside some
-  commit, or ``tidy``'s TRUNCATE) syncs the WAL *before* it copies frames into the
-  database and syncs the database *after* (pragma.html#pragma_synchronous: "the WAL
-  file is synchronized before each checkpoint and the database file is synchronized
-  after each completed checkpoint", for NORMAL as for FULL). SQLite starts writing the
-  WAL from its beginning again (a restart, new salts) or truncates it only after a
-  checkpoint copied every frame. So if our frames were checkpointed, or overwritten by a
-  restart, before our fsync ran, they are already durable in the database file, and
-  the fsync of the WAL is then merely redundant.
-- The file we sync is the WAL. ``sync_wal`` keeps one descriptor on ``-wal``, opened
-  when the outbox opens (and the folder is synced then, so the WAL's directory entry is
-  durable). SQLite deletes ``-wal`` only when the last connection to the database
-  closes, after a full checkpoint; ours stays open until shutdown, and TRUNCATE keeps
-  the same file.
-- A failed fsync is final. After a write-back error Linux may drop the dirty pages and
-  report the error once; a later fsync may then succeed over a WAL with a hole in it,
-  and recovery stops at the hole, losing every later commit. So a failed ``sync_wal``
-  refuses the posts waiting on it (503: they were not acknowledged, though their rows
-  may be delivered, as after a crash between commit and answer) and every durable write
-  after it, and ``writable()`` turns ``/readyz`` red until the service is restarted.
-- Process crashes (SIGKILL) lose nothing committed, whatever the setting: the frames
-  are in the page cache, which the kernel still writes.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -119,7 +69,6 @@ CREATE TABLE IF NOT EXISTS spent (token TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 STATES = ("queued", "sending", "sent", "dead", "suspected")
-SYNC_FAILED = "an fsync of the outbox WAL failed: restart the service"
 
 
 @dataclass(frozen=True)
@@ -179,22 +128,6 @@ _COLUMNS = (
 )
 
 
-def _open_synced(wal: Path) -> int:
-    """A descriptor on the WAL for ``sync_wal``, kept from the start so that it sees any
-    later write-back error; the file and its folder entry synced once."""
-    fd = os.open(wal, os.O_RDONLY)
-    folder = os.open(wal.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.fsync(folder)
-    except OSError:
-        os.close(fd)
-        raise
-    finally:
-        os.close(folder)
-    return fd
-
-
 def _item(row: sqlite3.Row) -> Item:
     values = dict(row)
     values["recipients"] = tuple(json.loads(values["recipients"]))
@@ -241,12 +174,6 @@ class SqliteOutbox:
                 "it was left as it is for "
                 "inspection. Move it aside to start with an empty outbox."
             ) from None
-        self._sync_failed = False
-        try:
-            self._wal = _open_synced(path.with_name(path.name + "-wal"))
-        except OSError as exc:
-            self._db.close()
-            raise ConfigError(unusable_folder(path.parent, exc)) from None
 
     def close(self) -> None:
         """Checkpoint and close. A failed checkpoint (a full disk) is not an error here:
@@ -258,9 +185,6 @@ class SqliteOutbox:
                 pass
             finally:
                 self._db.close()
-                if self._wal >= 0:
-                    os.close(self._wal)
-                    self._wal = -1
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -272,8 +196,6 @@ class SqliteOutbox:
         between sending and marking. The next durable commit (an intake's) syncs the
         WAL, these frames included. An fsync costs more than the rest of a delivery."""
         with self._lock:
-            if durable and self._sync_failed:
-                raise OutboxUnavailable(SYNC_FAILED)
             try:
                 if not durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
@@ -292,17 +214,11 @@ class SqliteOutbox:
                 if not durable:
                     self._db.execute("PRAGMA synchronous=FULL")
 
-    def add(
-        self, items: Sequence[NewItem], *, now: float, give_up_after: float, sync: bool = True
-    ) -> list[str]:
+    def add(self, items: Sequence[NewItem], *, now: float, give_up_after: float) -> list[str]:
         """Store items in one transaction; returns their states (``queued`` or
-        ``suspected``) only once they are on disk. With ``sync=False`` it returns once
-        they are committed, not yet on disk: nobody may be told they are stored before
-        a ``sync_wal()`` called after this returned has returned (see "Durability")."""
-        if self._sync_failed:
-            raise OutboxUnavailable(SYNC_FAILED)
+        ``suspected``) only once they are on disk."""
         states = []
-        with self._write(durable=sync) as db:
+        with self._write() as db:
             for i in items:
                 state = "suspected" if i.suspected else "queued"
                 for token, until in i.once:
@@ -326,19 +242,6 @@ class SqliteOutbox:
                 ],
             )  # fmt: skip
         return states
-
-    def sync_wal(self) -> None:
-        """fsync the WAL: every commit that returned before this call is then on disk.
-        Thread-safe, and needs no lock (the writer may go on meanwhile). A failure is
-        final for this process (see "Durability"); raises OutboxUnavailable."""
-        if self._sync_failed:
-            raise OutboxUnavailable(SYNC_FAILED)
-        try:
-            os.fsync(self._wal)
-        except OSError as exc:
-            self._sync_failed = True
-            name = errno.errorcode.get(exc.errno or 0, "OSError")
-            raise OutboxUnavailable(f"outbox sync failed: {name}") from exc
 
     def claim(self, *, now: float, lease: float, item_id: str | None = None) -> Item | None:
         """Lease a due item (or the named queued one) to the caller, or None: urgent
@@ -543,33 +446,26 @@ class SqliteOutbox:
 @dataclass
 class _Pending:
     item: NewItem
-    state: str = ""  # set once committed (``queued`` or ``suspected``), not yet on disk
-    written: bool = False  # the commit holding it has finished, one way or the other
-    synced: bool = False  # the fsync covering it has finished, one way or the other
+    done: bool = False
+    state: str = ""
     error: OutboxUnavailable | None = None
 
 
 class GroupCommit:
-    """Shares one commit and one fsync among the submissions that arrive together, and
-    writes the next group while the previous group's fsync is in flight.
+    """Shares one commit (one fsync, about 2 ms on this kind of disk) among the
+    submissions that arrive together.
 
-    Two leader/follower stages, as databases do it. Write: a request adds its item to
-    the pending list and takes the write lock; whoever holds it commits everything
-    pending (``add(sync=False)``: no fsync) and passes those items on to the sync stage.
-    Sync: a request whose item is committed takes the sync lock; whoever holds it
-    fsyncs the WAL (``sync_wal``) for every item committed before it started. So while
-    one group waits for the disk, the next is written, and an fsync serves every post
-    committed before it began. Nobody returns before its own item is on disk (see the
-    module docstring), and a failed commit or fsync fails every item in it.
+    Leader/follower, as databases do it: a request adds its item to the pending list
+    and takes the lock; whoever holds the lock commits everything pending, and a
+    request whose item was committed by an earlier holder returns at once. Nobody
+    returns before its own item is on disk, and a failed commit fails every item in it.
     """
 
     def __init__(self, outbox: SqliteOutbox, *, give_up_after: float) -> None:
         self._outbox = outbox
         self._give_up_after = give_up_after
-        self._pending: list[_Pending] = []  # waiting for a commit
-        self._committed: list[_Pending] = []  # committed, waiting for an fsync
-        self._write_lock = anyio.Lock()
-        self._sync_lock = anyio.Lock()
+        self._pending: list[_Pending] = []
+        self._lock = anyio.Lock()
 
     async def add(self, item: NewItem, *, clock: Callable[[], float]) -> str:
         """Store one item, sharing the commit; its state (``queued`` or ``suspected``).
@@ -580,54 +476,29 @@ class GroupCommit:
             raise OutboxUnavailable("disk reserve reached")
         entry = _Pending(item)
         self._pending.append(entry)
-        async with self._write_lock:
-            if not entry.written:
-                await self._write(clock)
-        if entry.error is None:
-            async with self._sync_lock:
-                if not entry.synced:
-                    await self._sync()
+        async with self._lock:
+            if not entry.done:
+                batch, self._pending = self._pending, []
+                error = OutboxUnavailable("the commit did not finish")
+                states: list[str] = []
+                try:
+                    states = await anyio.to_thread.run_sync(
+                        lambda: self._outbox.add(
+                            [p.item for p in batch], now=clock(), give_up_after=self._give_up_after
+                        )
+                    )
+                except OutboxUnavailable as exc:
+                    error = exc
+                finally:
+                    # Whatever happened (an error, a cancellation), every post in the batch
+                    # learns it: none may take an unfinished commit for a stored one.
+                    for i, pending in enumerate(batch):
+                        done = i < len(states)
+                        pending.done = True
+                        pending.state = states[i] if done else ""
+                        pending.error = None if done else error
         if entry.error is not None:
             raise entry.error
-        if not (entry.state and entry.synced):  # a stage cut short: not acknowledged
+        if not entry.state:  # never committed (a batch cut short): not acknowledged
             raise OutboxUnavailable("the commit did not finish")
         return entry.state
-
-    async def _write(self, clock: Callable[[], float]) -> None:
-        batch, self._pending = self._pending, []
-        error = OutboxUnavailable("the commit did not finish")
-        states: list[str] = []
-        try:
-            states = await anyio.to_thread.run_sync(
-                lambda: self._outbox.add(
-                    [p.item for p in batch],
-                    now=clock(),
-                    give_up_after=self._give_up_after,
-                    sync=False,
-                )  # fmt: skip
-            )
-        except OutboxUnavailable as exc:
-            error = exc
-        finally:
-            # Whatever happened (an error, a cancellation), every post in the batch
-            # learns it: none may take an unfinished commit for a stored one.
-            for i, pending in enumerate(batch):
-                pending.written = True
-                if i < len(states):
-                    pending.state = states[i]
-                    self._committed.append(pending)
-                else:
-                    pending.error = error
-
-    async def _sync(self) -> None:
-        group, self._committed = self._committed, []
-        error: OutboxUnavailable | None = OutboxUnavailable("the sync did not finish")
-        try:
-            await anyio.to_thread.run_sync(self._outbox.sync_wal)
-            error = None
-        except OutboxUnavailable as exc:
-            error = exc
-        finally:
-            for pending in group:
-                pending.synced = True
-                pending.error = error

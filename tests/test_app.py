@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -334,27 +332,6 @@ def test_outbox_failure_is_503_and_acknowledges_nothing(client: TestClient, tmp_
         blocker.execute("ROLLBACK")
     assert stored(tmp_path) == []
     assert client.get("/readyz").status_code == 200
-
-
-def test_a_failed_fsync_is_503_and_acknowledges_nothing(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When the fsync of the outbox WAL fails, the post committed before it is not
-    acknowledged (503 + Retry-After), nor is any later one, and /readyz turns red."""
-    real = os.fsync
-
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("outbox.sqlite3-wal"):
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    for _ in range(2):
-        response = client.post("/f/contact", json=GOOD)
-        assert response.status_code == 503 and response.headers["retry-after"] == "60"
-    monkeypatch.setattr(os, "fsync", real)
-    assert client.post("/f/contact", json=GOOD).status_code == 503  # until a restart
-    assert client.get("/readyz").status_code == 503
 
 
 def test_health_metrics_and_openapi(client: TestClient) -> None:
