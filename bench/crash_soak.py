@@ -22,16 +22,18 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--defer", type=float, default=0.2, help="share of DATA answered 451")
+    parser.add_argument("--posters", type=int, default=16, help="concurrent posting threads")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         r = crash_soak(Path(tmp), submissions=args.submissions, kills=args.kills,
-                       defer_ratio=args.defer, drain_timeout=300)  # fmt: skip
+                       defer_ratio=args.defer, posters=args.posters, drain_timeout=300)  # fmt: skip
     rows = [
         ("posts tried", r.sent),
         ("acknowledged (202)", r.acknowledged),
         ("SIGKILLs of the service", r.kills),
         ("451 answers from the sink", r.deferred_by_sink),
         ("acknowledged and delivered", r.delivered),
+        ("acked, not in the outbox after a kill", len(r.missing_after_kill)),
         ("acknowledged but lost", len(r.lost)),
         ("duplicates delivered", r.duplicates),
         ("  of which share their Message-ID", r.duplicates_with_same_message_id),
@@ -40,7 +42,7 @@ def main() -> None:
     ]
     for name, value in rows:
         print(f"{name:<36}{value:>10}")
-    sys.exit(1 if r.lost else 0)
+    sys.exit(1 if r.lost or r.missing_after_kill else 0)
 
 
 if __name__ == "__main__":

@@ -105,9 +105,10 @@ class Answers:
             # Text detectors answer the default when they find no evidence either way,
             # so only a language other than the default tells us something.
             written = None
+        # No query string (nearly every post): skip parsing one (3 us).
+        query = request.query_params.get(LANG_PARAM) if request.scope.get("query_string") else None
         return language.choose(
-            settings.languages, settings.default_language,
-            query=request.query_params.get(LANG_PARAM), written=written,
+            settings.languages, settings.default_language, query=query, written=written,
             accept=request.headers.get("accept-language"),
         )  # fmt: skip
 

@@ -9,6 +9,7 @@ import email.policy
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -195,9 +196,21 @@ class SoakReport:
     duplicates: int
     duplicates_with_same_message_id: int
     kills: int
+    # acknowledged before a SIGKILL yet not in the outbox file right after it
+    missing_after_kill: list[str]
     deferred_by_sink: int
     drain_seconds: float
     seconds: float
+
+
+def stored_submissions(outbox: Path) -> set[str]:
+    """The submissions an outbox file holds, read as the next start would (SQLite
+    recovers the WAL a killed process left)."""
+    db = sqlite3.connect(outbox)
+    try:
+        return {row[0] for row in db.execute("SELECT submission_id FROM outbox")}
+    finally:
+        db.close()
 
 
 def crash_soak(
@@ -212,14 +225,16 @@ def crash_soak(
 ) -> SoakReport:
     """Post ``submissions`` from ``posters`` threads while SIGKILLing the relay ``kills``
     times mid-burst; take the SMTP sink down between the ``outage`` fractions of the run;
-    the sink answers 451 to ``defer_ratio`` of DATA commands. Then wait until every
-    acknowledged id has arrived, and report."""
+    the sink answers 451 to ``defer_ratio`` of DATA commands. After each kill, check the
+    outbox file for every id acknowledged so far. Then wait until every acknowledged id
+    has arrived, and report."""
     sink = Sink(defer_ratio=defer_ratio)
     server = SinkServer(sink)
     server.up()
     relay = RelayProcess(work / "relay", relay_env_for(server))
     relay.start()
     acknowledged: list[str] = []
+    missing: set[str] = set()
     attempts = [0]
     progress = [0]
     lock = threading.Lock()
@@ -260,6 +275,9 @@ def crash_soak(
             if done_kills < kills and done >= kill_points[done_kills]:
                 relay.kill()  # while the posters are mid-request
                 done_kills += 1
+                with lock:
+                    answered = set(acknowledged)
+                missing.update(answered - stored_submissions(relay.data_dir / "outbox.sqlite3"))
                 relay.start()
             time.sleep(0.01)
         if sink_down:
@@ -285,6 +303,7 @@ def crash_soak(
         duplicates=sum(len(v) - 1 for v in dupes.values()),
         duplicates_with_same_message_id=sum(len(v) - 1 for v in dupes.values() if len(set(v)) == 1),
         kills=done_kills,
+        missing_after_kill=sorted(missing),
         deferred_by_sink=sink.deferred,
         drain_seconds=round(drain, 1),
         seconds=round(time.monotonic() - started, 1),

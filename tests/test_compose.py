@@ -159,3 +159,45 @@ def test_staff_email_follows_the_clinic_language() -> None:
     )  # fmt: skip
     assert urgent.subject == "URGENTE: devuelva la llamada a Ana (crisis)"
     assert "devuelva la llamada lo antes posible" in urgent.body
+
+
+def test_staff_sentences_read_as_the_catalog_says() -> None:
+    """``_t`` (cached lookups) gives exactly ``translate(lang, Text(msgid, **params))``
+    for every staff sentence of this module, in every language, also with values that
+    open the sentence in lower case."""
+    import ast
+    from pathlib import Path
+
+    from relay import compose
+    from relay.i18n import AVAILABLE, Text, translate
+
+    tree = ast.parse(Path(compose.__file__).read_text())
+    calls = [
+        node for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_t"
+    ]  # fmt: skip
+    assert len(calls) > 20
+    for call in calls:
+        msgid = ast.literal_eval(call.args[1])
+        params = {kw.arg: f"ana {kw.arg}" for kw in call.keywords if kw.arg}
+        for lang in AVAILABLE:
+            assert compose._t(lang, msgid, **params) == translate(lang, Text(msgid, **params))
+            assert compose._t(lang, "{x} wrote", x="ana") == translate(
+                lang, Text("{x} wrote", x="ana")
+            )
+
+
+def test_cached_dates_read_as_formatted_afresh() -> None:
+    """The Date header and the 'on {when}' time (cached per second and per minute) are
+    what formatting each datetime afresh gives, whatever its zone and microseconds."""
+    from datetime import timedelta, timezone
+    from email.utils import format_datetime
+
+    from relay import compose
+
+    start = datetime(2026, 12, 1, 3, 59, 58, 999_999, tzinfo=UTC)
+    for step in range(0, 4000, 7):
+        for zone in (UTC, timezone(timedelta(hours=-5))):
+            now = (start + timedelta(milliseconds=step * 13)).astimezone(zone)
+            assert compose._date(now) == format_datetime(now.astimezone(UTC))
+            assert compose._when(now) == now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -331,3 +331,36 @@ def test_replicas_sharing_the_signing_key_accept_each_others_tokens(
         assert c.post("/f/contact", json={**GOOD, "_ts": token}).status_code == 202
     assert states(tmp_path / "b") == ["queued"]
     assert states(tmp_path / "c") == ["suspected"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "server", "root"),
+    [
+        ("http", "127.0.0.1:8000", ("127.0.0.1", 8000), ""),
+        ("https", "Forms.Clinic.Example", ("10.0.0.5", 443), "/relay"),
+        ("http", None, ("127.0.0.1", 80), ""),
+        ("https", None, ("::1", 8443), "/x/"),
+        ("http", "bad host:99999", ("127.0.0.1", 8000), ""),
+        ("http", "[::1", None, ""),
+        ("http", None, None, ""),
+        ("http", None, ["testserver", 80], ""),  # the TestClient's server is a list
+        ("https", "\u00e9xample.test", ("127.0.0.1", 8000), "/" + "r" * 3000),
+    ],
+)
+def test_the_cached_page_origin_is_starlettes(
+    scheme: str, host: str | None, server: tuple[str, int] | list[object] | None, root: str
+) -> None:
+    """``own_origin`` (cached per scheme, Host, server and root path) is exactly
+    ``origin_of(str(request.base_url))``, also for Host headers it cannot read."""
+    from starlette.requests import Request
+
+    from relay.intake import own_origin
+    from relay.origins import origin_of
+
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {"type": "http", "method": "POST", "scheme": scheme, "server": server,
+             "root_path": root, "path": root + "/f/contact", "query_string": b"lang=es",
+             "headers": headers}  # fmt: skip
+    request: Request[Any] = Request(scope)
+    assert own_origin(request) == origin_of(str(request.base_url))
+    assert own_origin(request) == own_origin(Request(dict(scope)))

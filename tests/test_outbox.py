@@ -221,3 +221,10 @@ def test_a_failed_commit_spends_nothing(tmp_path: Path) -> None:
     finally:
         blocker.close()
         box.close()
+
+
+def test_closing_twice_is_harmless(tmp_path: Path) -> None:
+    """close() may be called again (the WAL descriptor is closed once)."""
+    box = SqliteOutbox(tmp_path / "o.db")
+    box.close()
+    box.close()

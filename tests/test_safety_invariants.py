@@ -304,10 +304,16 @@ def test_a_failing_rate_limit_store_lets_posts_through(
     with a 500: a crisis still gets its resources and its urgent notice."""
     from limits.aio.strategies import MovingWindowRateLimiter
 
+    from relay.ratelimit import MemoryWindow
+
     async def down(*args: object, **kwargs: object) -> bool:
         raise ConnectionError("redis is down")
 
+    def memory_down(*args: object, **kwargs: object) -> float:
+        raise ConnectionError("redis is down")
+
     monkeypatch.setattr(MovingWindowRateLimiter, "hit", down)
+    monkeypatch.setattr(MemoryWindow, "hit", memory_down)  # memory:// counts here
     client = client_for()
     assert_crisis_answer(client.post("/f/contact", json={**GOOD, "message": CRISIS}))
     assert_one_urgent_notice(tmp_path)
