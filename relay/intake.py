@@ -72,6 +72,7 @@ async def submit(request: Request[State]) -> Response:
     arrival = Arrival(
         form_id=form_id, client=request.client.host if request.client else None,
         headers=request.headers, origin=origin, body=request.stream(),
+        answered_in=functools.partial(state["answers"].language, request),
     )  # fmt: skip
     outcome = await state["pipeline"].accept(arrival, form)
     response = state["answers"].post(request, form_id, form, outcome)

@@ -70,6 +70,10 @@ class Arrival:
     headers: Headers
     origin: OriginCheck
     body: AsyncIterator[bytes]
+    # The language the answer will speak, given the one the message was written in
+    # (``?lang=`` and Accept-Language can override it): the urgent notice lists the
+    # resources the visitor was shown, in that language.
+    answered_in: Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -162,8 +166,9 @@ class Pipeline:
             screening, form, honeypot=spam.honeypot, invalid=bool(problems),
             send_redacted=posted.get(SEND_REDACTED) == "1",
         )  # 6  # fmt: skip
+        shown_in = a.answered_in(screening.language)
         outcome = await self._store_step(  # 7
-            decision, screening, form, sub, problems, posted, spam, redirect, now
+            decision, screening, form, sub, problems, posted, spam, redirect, now, shown_in
         )
         return outcome, screening.verdict
 
@@ -214,9 +219,10 @@ class Pipeline:
     async def _store_step(
         self, decision: Decision, screening: Screening, form: FormSettings, sub: Submission,
         problems: Mapping[str, str], posted: Mapping[str, object], spam: Spam,
-        redirect: str | None, now: float,
+        redirect: str | None, now: float, shown_in: str,
     ) -> Outcome:  # fmt: skip
-        """Step 7: the answers that store nothing, or one commit and the answer to it."""
+        """Step 7: the answers that store nothing, or one commit and the answer to it.
+        ``shown_in``: the language of the answer (and of the resources in it)."""
         language = screening.language
         if decision.action == "invalid":
             values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
@@ -235,7 +241,8 @@ class Pipeline:
                        for r in screening.reasons]  # fmt: skip
             held = Held(sid, sub.form_id, now, dict(sub.fields), reasons, language)
         if decision.action == "urgent":
-            item = self._items.urgent(sub, form, sid, now, language, held=held is not None)
+            item = self._items.urgent(sub, form, sid, now, language, shown_in,
+                                      held=held is not None)  # fmt: skip
         elif decision.action == "hold":
             notice = self._items.notice(sub.form_id, form, sid, now,
                                         possible_crisis=decision.possible_crisis)  # fmt: skip
@@ -248,7 +255,8 @@ class Pipeline:
                 suspected=spam.suspect and not decision.possible_crisis, once=spam.once,
             )  # fmt: skip
         try:
-            state, kept_private = await self._keep(item, held, sub, form, now, language)
+            state, kept_private = await self._keep(item, held, sub, form, now, language,
+                                                   shown_in)  # fmt: skip
         except OutboxUnavailable:
             return replace(UNAVAILABLE, resources=accepted.resources, language=language)
         label: AcceptedLabel = (
@@ -258,7 +266,7 @@ class Pipeline:
 
     async def _keep(
         self, item: NewItem, held: Held | None, sub: Submission, form: FormSettings,
-        now: float, language: Language,
+        now: float, language: Language, shown_in: str,
     ) -> tuple[str, bool]:  # fmt: skip
         """Commit ``item`` (sealing ``held`` into the inbox first): its state, and whether
         the text went to the inbox. If the inbox cannot take a crisis's text, the urgent
@@ -271,7 +279,7 @@ class Pipeline:
         except OutboxUnavailable:
             if item.kind != "urgent":
                 raise
-        plain = self._items.urgent(sub, form, held.id, now, language)
+        plain = self._items.urgent(sub, form, held.id, now, language, shown_in)
         return await self._store.keep(plain), False
 
     def _count(self, form_id: str, outcome: Outcome, verdict: Verdict | None) -> None:

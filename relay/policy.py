@@ -72,10 +72,11 @@ class Items:
         self._default_language = settings.pages.default_language
         # Where staff read held messages; without a public URL, a path on this relay.
         self._inbox_url = settings.inbox.public_url
-        # The resource lines of the urgent notice, in each language a visitor may write in.
-        self._resources = {
+        # The resource lines of the urgent notice, in each language a visitor may be
+        # answered in (as the answer lists them: relay/responses.py).
+        self._resources: dict[str, list[str]] = {
             lang: [f"{r.name}: {r.contact}" for r in settings.crisis.for_language(lang).resources]
-            for lang in ("en", "es")
+            for lang in {"en", "es", *settings.pages.languages}
         }
 
     def notice(
@@ -103,16 +104,17 @@ class Items:
 
     def urgent(
         self, sub: Submission, form: FormSettings, submission_id: str, now: float, language: str,
-        *, held: bool = False,
+        shown_in: str, *, held: bool = False,
     ) -> NewItem:  # fmt: skip
         """The urgent call-back notice (the message text only with crisis_include_message,
         and never when the form holds it: then a link to the inbox), in the clinic's
-        language; it lists the resources the visitor was shown."""
+        language; it names the ``language`` the visitor wrote in and lists the resources
+        they were shown, in the language they were answered in (``shown_in``)."""
         draft = draft_urgent(
             fields=sub.fields, form_id=sub.form_id, from_address=self._from,
             recipients=form.urgent_recipients, submission_id=submission_id,
             include_message=form.crisis_include_message,
-            resources=self._resources.get(language, self._resources["en"]),
+            resources=self._resources.get(shown_in, self._resources["en"]),
             reply_to=sub.reply_to, now=datetime.fromtimestamp(now, UTC), written_in=language,
             staff_language=self._staff_language(form),
             held_link=self.held_link(submission_id) if held else "",

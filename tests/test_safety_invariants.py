@@ -357,3 +357,34 @@ def test_too_many_fields_is_a_422_after_screening(client_for: Client, tmp_path: 
     crisis = client.post("/f/contact", json={**GOOD, **extra, "message": CRISIS})
     assert_crisis_answer(crisis)
     assert_one_urgent_notice(tmp_path)
+
+
+SPANISH_CRISIS = "Ya no quiero vivir. Tengo guardadas mis pastillas y pienso tomarlas esta noche."
+
+
+@pytest.mark.parametrize(
+    ("message", "query", "headers", "listed", "not_listed"),
+    [
+        (SPANISH_CRISIS, "", {}, "Llame al 988 y marque 2", "Call or text 988"),
+        (SPANISH_CRISIS, "?lang=en", {}, "Call or text 988", "Llame al 988"),
+        (CRISIS, "", {"accept-language": "es-MX,es;q=0.9"}, "Llame al 988", "Call or text 988"),
+        (CRISIS, "", {}, "Call or text 988", "Llame al 988"),
+    ],
+    ids=["written es", "written es, ?lang=en", "written en, Accept-Language es", "written en"],
+)
+def test_the_urgent_notice_lists_the_resources_the_visitor_was_shown(
+    client_for: Client, tmp_path: Path, message: str, query: str,
+    headers: dict[str, str], listed: str, not_listed: str,
+) -> None:  # fmt: skip
+    """The notice tells staff which resources the visitor saw: those of the answer's
+    language (``?lang=``, the message's language, Accept-Language), not always those of
+    the language the message was written in."""
+    client = client_for()
+    response = client.post(f"/f/contact{query}", json={**GOOD, "message": message},
+                           headers=headers)  # fmt: skip
+    assert_crisis_answer(response)
+    shown = [r["contact"] for r in response.json()["resources"]]
+    notice = render(Draft.from_json(assert_one_urgent_notice(tmp_path)["body"]))
+    body = notice.get_content()
+    assert listed in body and not_listed not in body
+    assert any(listed in contact or contact in listed for contact in shown)
