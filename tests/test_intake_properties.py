@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -93,6 +93,19 @@ def posts(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], dict[str, Any]]:
     return draw(st.sampled_from(sorted(FORMS))), body, hdrs, fields
 
 
+# Posts that reach a 202, a 303 and a 422 in every run, so that the check at the end
+# (each answer reached) does not hang on chance: a browser's 303 came 2 to 15 times in
+# 400 generated posts, and once not at all.
+JSON = {"content-type": "application/json"}
+BROWSER = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
+REACHED = [
+    ("contact", json.dumps(GOOD).encode(), JSON, GOOD),
+    ("contact", urlencode(GOOD).encode(), BROWSER, GOOD),
+    ("contact", json.dumps({**GOOD, "email": "not an address"}).encode(), JSON,
+     {**GOOD, "email": "not an address"}),
+]  # fmt: skip
+
+
 def _count(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
@@ -107,6 +120,9 @@ def test_any_headers_and_reserved_fields_get_a_clean_answer(
 
     @PROPERTY
     @given(post=posts())
+    @example(post=REACHED[0])
+    @example(post=REACHED[1])
+    @example(post=REACHED[2])
     def check(post: tuple[str, bytes, dict[str, str], dict[str, Any]]) -> None:
         form_id, body, hdrs, fields = post
         before = _count(db)
