@@ -9,7 +9,6 @@ one host usually holds a whole /64.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 import math
@@ -25,7 +24,6 @@ from limits.storage import storage_from_string
 log = logging.getLogger("relay.ratelimit")
 
 
-@functools.lru_cache(maxsize=4096)  # parsing an address is most of a memory:// hit
 def client_key(host: str | None) -> str:
     if not host:
         return "unknown"
