@@ -25,18 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from relay.screening import Lexicon, load_lexicon, screen  # noqa: E402
+from tests.corpora import SHARED, TRAINING  # noqa: E402
 
-CORPORA = sorted((ROOT / "tests" / "data" / "training").glob("*.jsonl"))
-SHARED = ROOT.parent.parent / "shared" / "corpus" / "contact_messages.jsonl"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/corpus/contact_messages.jsonl")
 LIMIT = 10_000
 # Issue 12's goals: messages/s over the corpora and for 1 KB, and milliseconds per message.
 GOAL_CORPORA, GOAL_KILOBYTE, GOAL_MS = 20_000, 10_000, 2.0
 
 
 def corpus_messages() -> list[str]:
-    paths = [*CORPORA, *([SHARED] if SHARED.exists() else [])]
+    paths = [*TRAINING, *([SHARED] if SHARED.exists() else [])]
     return [
         json.loads(line)["message"]
         for path in paths

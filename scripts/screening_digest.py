@@ -30,11 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import relay.screening as screening  # noqa: E402  (features_of: the training's door)
+from tests.corpora import SHARED, TRAINING  # noqa: E402
 
-TRAINING = sorted((ROOT / "tests" / "data" / "training").glob("*.jsonl"))
-SHARED = ROOT.parent.parent / "shared" / "corpus" / "contact_messages.jsonl"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/corpus/contact_messages.jsonl")
 DIGEST = ROOT / "tests" / "data" / "screening_digest.json"
 LENGTHS = (100, 1_000, 2_000, 2_400, 2_401, 3_000, 5_000, 10_000, 20_000, 70_000)
 

@@ -8,13 +8,7 @@ from pathlib import Path
 import pytest
 
 from relay.screening import Lexicon, load_lexicon, screen_fields
-
-DATA = Path(__file__).resolve().parent / "data"
-TRAINING = sorted((DATA / "training").glob("*.jsonl"))
-# The shared corpus is the development check: never in tests/data/training.
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "contact_messages.jsonl"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/corpus/contact_messages.jsonl")
+from tests.corpora import SHARED, TRAINING
 
 
 @pytest.fixture(scope="module")
