@@ -24,7 +24,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from relay.i18n import LANGUAGE_NAMES, N_, Text, translate
+from relay.i18n import LANGUAGE_NAMES, N_, Text, sentence, translate
 from relay.submission import label
 
 SUBMISSION_HEADER = "X-Relay-Submission-Id"
@@ -148,20 +148,8 @@ def _written_in(written_in: str, staff_language: str) -> str:
 
 
 def _t(lang: str, msgid: str, **params: object) -> str:
-    """One sentence of a staff email in the clinic's language (``[forms.X] language``):
-    ``translate(lang, Text(msgid, **params))``, with the catalog lookup cached (building
-    a ``Text`` and looking it up were a third of a draft's cost)."""
-    if not params:
-        return _sentence(lang, msgid)
-    if any(isinstance(v, Text) for v in params.values()):  # a parameter to translate too
-        return translate(lang, Text(msgid, **params))
-    out = _sentence(lang, msgid).format(**params)
-    return out[:1].upper() + out[1:]
-
-
-@functools.lru_cache(maxsize=512)
-def _sentence(lang: str, msgid: str) -> str:
-    return translate(lang, msgid)
+    """One sentence of a staff email in the clinic's language (``[forms.X] language``)."""
+    return sentence(lang, msgid, params)
 
 
 # Field names as staff read them (the visitor's pages say "your name" instead).

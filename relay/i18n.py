@@ -81,13 +81,19 @@ def translations(lang: str) -> gettext.NullTranslations:
 def translate(lang: str, text: str) -> str:
     """``text`` in ``lang``: a ``Text`` is re-formed from its translated id and
     parameters, a plain string is looked up as its own id."""
-    catalog = translations(lang)
     if not isinstance(text, Text):
-        return catalog.gettext(text)
-    if not text.params:
-        return catalog.gettext(text.msgid)
-    params = {k: translate(lang, v) if isinstance(v, Text) else v for k, v in text.params.items()}
-    out = catalog.gettext(text.msgid).format(**params)
+        return translations(lang).gettext(text)
+    return sentence(lang, text.msgid, text.params)
+
+
+def sentence(lang: str, msgid: str, params: Mapping[str, object]) -> str:
+    """``translate(lang, Text(msgid, **params))`` without building the ``Text`` (the
+    staff emails' sentences, one draft after another)."""
+    catalog = translations(lang)
+    if not params:
+        return catalog.gettext(msgid)
+    params = {k: translate(lang, v) if isinstance(v, Text) else v for k, v in params.items()}
+    out = catalog.gettext(msgid).format(**params)
     return out[:1].upper() + out[1:]
 
 

@@ -84,15 +84,12 @@ class Model:
         crisis, disclosure = np.maximum(before, 0) @ self.out + self.out_bias
         return Scored(float(crisis), float(disclosure), rows, gathered, before)
 
-    def weighed(
-        self, features: Features, which: int, most: int = 16, scored: Scored | None = None
-    ) -> list[tuple[float, str, str]]:
+    def weighed(self, scored: Scored, which: int, most: int = 16) -> list[tuple[float, str, str]]:
         """(weight, family, key) of the ``most`` features that pushed score ``which`` up
         most in this message, strongest first. A feature's weight is what it adds to the
         score through the hidden units this message switches on (exact for a ReLU network
         as long as removing the feature switches no unit off). ``scored``: this message's
-        pass through the network, if already made."""
-        scored = self.score(features) if scored is None else scored
+        pass through the network (score())."""
         rows = scored.rows
         if not len(rows):
             return []

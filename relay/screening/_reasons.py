@@ -70,7 +70,7 @@ def _choose(
             return terms
     wanted = _Wanted(set(), set(), set())
     chosen = size = 0
-    for _, family, key in model.weighed(features, which, 4 * MOST, scored):
+    for _, family, key in model.weighed(scored, which, 4 * MOST):
         if chosen >= MOST:
             break
         if family == "w":
