@@ -108,6 +108,9 @@ def _intake(settings: Settings) -> dict[str, Any]:
                 "application/x-www-form-urlencoded": {"schema": body},
                 "multipart/form-data": {"schema": body},
                 "application/json": {"schema": body},
+                # a JSON object (fetch with mode "no-cors", sendBeacon) or the name=value
+                # lines of an HTML form with enctype="text/plain"
+                "text/plain": {"schema": {"type": "string"}},
             },
         },
         "responses": {
@@ -126,7 +129,9 @@ def _intake(settings: Settings) -> dict[str, Any]:
                     **_VARY,
                 },
             },
-            "400": _problem("Malformed body (unreadable JSON or form, a file, over 1,000 fields)."),
+            "400": _problem(
+                "Malformed body (unreadable JSON, form or text, a file, over 1,000 fields)."
+            ),
             "403": _problem("Origin not allowed for this form.", headers=_VARY),
             "404": _problem("Unknown form."),
             "413": _problem(f"Body larger than {limit} bytes.", headers=_VARY),

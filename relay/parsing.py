@@ -1,16 +1,22 @@
-"""Read a posted body within the limits, in any of the three accepted encodings.
+"""Read a posted body within the limits, in any of the four accepted encodings.
 
 Starlette's parsers are given the already-bounded body, so the size limit holds
 whatever the client claims (chunked, or a Content-Length that lies). The three
 encodings give the same answer to the same fields: a name posted twice is reported
 as repeated (urlencoded, multipart and JSON alike), and whatever the client sends
 ends in a ``BadBody`` (400/413/415), never in another exception.
+
+text/plain is accepted because browsers send it where a site cannot choose: a JSON string
+posted by ``fetch(..., {mode: "no-cors"})`` or ``navigator.sendBeacon`` (no CORS
+preflight), and an HTML form with ``enctype="text/plain"``. Refusing it with a 415 would
+refuse every message of such a site, a crisis among them, before it was screened.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -22,12 +28,20 @@ from relay.i18n import Text
 from relay.settings import LimitsSettings
 from relay.submission import single_values
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+FORM_TYPES = (
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/json",
+    "text/plain",
+)
 # Up to this many fields a body is read (and its text screened: a crisis comes first);
 # the form's own limit, limits.max_fields, is checked at validation (a 422).
 READ_MAX_FIELDS = 1000
 # Deeper JSON is no form: refused before the parser's recursion could give out.
 MAX_JSON_DEPTH = 32
+# A line of an enctype="text/plain" body that may start a field: "name=value".
+_PLAIN_FIELD = re.compile(r"([a-z_][a-z0-9_]{0,39})=(.*)", re.DOTALL)
+_LINE_BREAK = re.compile(r"\r?\n")  # browsers send CRLF; a hand-made body may send LF
 
 
 async def _read_body(headers: Mapping[str, str], stream: AsyncIterator[bytes], limit: int) -> bytes:
@@ -96,6 +110,40 @@ def _read_json(body: bytes) -> tuple[dict[str, object], set[str]]:
     return single_values(data)
 
 
+def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object], set[str]]:
+    """A text/plain body: a JSON object, or the lines of an HTML form posted with
+    enctype="text/plain" ("name=value" each, CRLF after each). That encoding cannot mark
+    where a value with line breaks ends (the HTML standard calls it not reliably
+    interpretable), so a line starts a field only as "name=" with a name of the form's
+    ``fields`` or a control ("_ts", "_gotcha"...) not posted yet; any other line continues
+    the value before it: a message's own lines ("dose=5" among them) stay in it."""
+    if body.lstrip()[:1] == b"{":
+        return _read_json(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody(400, "Malformed form", "Send text/plain bodies as UTF-8.") from None
+    pairs: list[tuple[str, list[str]]] = []  # a value as its lines
+    names: set[str] = set()
+    for line in _LINE_BREAK.split(text.removesuffix("\n").removesuffix("\r")):
+        field = _PLAIN_FIELD.fullmatch(line)
+        if field and field[1] not in names and (field[1] in fields or field[1][0] == "_"):
+            names.add(field[1])
+            if len(pairs) == READ_MAX_FIELDS:
+                raise BadBody(
+                    400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS)
+                )
+            pairs.append((field[1], [field[2]]))
+        elif pairs:
+            pairs[-1][1].append(line)
+        elif line.strip():
+            raise BadBody(
+                400, "Malformed form",
+                "A text/plain body must be a JSON object or name=value lines.",
+            )  # fmt: skip
+    return single_values((name, "\n".join(lines)) for name, lines in pairs)
+
+
 def _plain_pairs(body: bytes, limits: LimitsSettings) -> list[tuple[str, str]] | None:
     """The (name, value) pairs of an urlencoded body in the shape every browser sends
     (``name=value`` joined by single ``&``, within the limits), decoded as Starlette's
@@ -116,19 +164,25 @@ def _plain_pairs(body: bytes, limits: LimitsSettings) -> list[tuple[str, str]] |
 
 
 async def read_posted(
-    headers: Headers, stream: AsyncIterator[bytes], limits: LimitsSettings
+    headers: Headers,
+    stream: AsyncIterator[bytes],
+    limits: LimitsSettings,
+    fields: Collection[str] = (),
 ) -> tuple[dict[str, object], set[str]]:
-    """The posted (name -> value) map and the names posted twice; raises BadBody."""
+    """The posted (name -> value) map and the names posted twice; raises BadBody.
+    ``fields``: the form's field names (where a text/plain form's lines start a field)."""
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in FORM_TYPES:
         raise BadBody(
             415, "Unsupported content type",
-            "Send the form as application/x-www-form-urlencoded, multipart/form-data or "
-            "application/json.",
+            "Send the form as application/x-www-form-urlencoded, multipart/form-data, "
+            "application/json or text/plain.",
         )  # fmt: skip
     body = await _read_body(headers, stream, limits.max_body_bytes)
     if ctype == "application/json":
         return _read_json(body)
+    if ctype == "text/plain":
+        return _read_text(body, fields)
     if ctype == "application/x-www-form-urlencoded" and (plain := _plain_pairs(body, limits)):
         return single_values(plain)
     try:

@@ -144,7 +144,7 @@ class Pipeline:
         now = self.clock()
         refusal = await self._limits_step(a)  # 1
         try:
-            posted, repeated = await read_posted(a.headers, a.body, self._limits)  # 2
+            posted, repeated = await read_posted(a.headers, a.body, self._limits, form.fields)  # 2
         except BadBody as exc:
             return refusal or Refused("malformed", exc.status, exc.title, exc.detail), None
         except ClientDisconnect:  # nobody is listening; nothing stored, no traceback

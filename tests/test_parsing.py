@@ -1,4 +1,5 @@
-"""relay.parsing: the direct reading of plain urlencoded bodies agrees with Starlette's."""
+"""relay.parsing: the direct reading of plain urlencoded bodies agrees with Starlette's;
+text/plain bodies (JSON, or an HTML form's name=value lines) read as their fields."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from starlette.datastructures import Headers
 from starlette.formparsers import FormParser
 
-from relay.parsing import _plain_pairs
+from relay.errors import BadBody
+from relay.parsing import _plain_pairs, read_posted
 from relay.settings import LimitsSettings
 
 LIMITS = LimitsSettings()
@@ -56,3 +58,47 @@ def test_unusual_shapes_are_left_to_starlette() -> None:
     assert _plain_pairs(b"name=Ana+D%C3%ADaz&message=hi", LIMITS) == [
         ("name", "Ana Díaz"), ("message", "hi")
     ]  # fmt: skip
+
+
+def read_plain_text(body: bytes) -> tuple[dict[str, object], set[str]]:
+    async def once() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    headers = Headers({"content-type": "text/plain;charset=UTF-8"})
+    return asyncio.run(read_posted(headers, once(), LIMITS, ["name", "email", "message"]))
+
+
+def test_text_plain_json_reads_as_json() -> None:
+    """A JSON object sent as text/plain (fetch with mode "no-cors", sendBeacon)."""
+    body = b' {"name": "Ana", "message": "hola"}'
+    assert read_plain_text(body) == ({"name": "Ana", "message": "hola"}, set())
+
+
+def test_text_plain_form_lines_keep_a_messages_own_lines() -> None:
+    """An enctype="text/plain" form: "name=value" lines with CRLF. A line starts a field
+    only with a form field or control name not posted yet, so a message's own lines,
+    "dose=5" and a repeated "name=" among them, stay in the message."""
+    body = (
+        "name=Ana\r\nemail=ana@example.com\r\nmessage=first line\r\ndose=5\r\n"
+        "name=again\r\n\r\nlast, año\r\n_gotcha=\r\n"
+    ).encode()
+    posted, repeated = read_plain_text(body)
+    assert posted == {
+        "name": "Ana",
+        "email": "ana@example.com",
+        "message": "first line\ndose=5\nname=again\n\nlast, año",
+        "_gotcha": "",
+    }
+    assert repeated == set()
+    assert read_plain_text(b"name=Ana\nmessage=a\nb\n")[0] == {"name": "Ana", "message": "a\nb"}
+
+
+def test_text_plain_that_is_neither_is_refused() -> None:
+    """Not a JSON object, not UTF-8, or text before the first field: 400, naming no text."""
+    for body in (b"hello", b"\xff\xfe", b"[1]", b"secretword\r\nname=Ana\r\n"):
+        try:
+            read_plain_text(body)
+        except BadBody as exc:
+            assert exc.status == 400 and "secretword" not in str(exc.detail)
+        else:
+            raise AssertionError(body)

@@ -388,3 +388,23 @@ def test_the_urgent_notice_lists_the_resources_the_visitor_was_shown(
     body = notice.get_content()
     assert listed in body and not_listed not in body
     assert any(listed in contact or contact in listed for contact in shown)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({**GOOD, "message": CRISIS}),  # fetch(..., {mode: "no-cors"}), sendBeacon
+        "".join(f"{k}={v}\r\n" for k, v in {**GOOD, "message": CRISIS}.items()),  # HTML form
+    ],
+    ids=["json", "form lines"],
+)
+def test_a_crisis_sent_as_text_plain_is_read(client_for: Client, tmp_path: Path, body: str) -> None:
+    """text/plain is what a site's script must send to skip the CORS preflight, and what
+    an HTML form with enctype="text/plain" sends: a crisis in it gets the resources and
+    the urgent notice (it was a 415 before screening)."""
+    client = client_for()
+    response = client.post(
+        "/f/contact", content=body.encode(), headers={"content-type": "text/plain;charset=UTF-8"}
+    )
+    assert_crisis_answer(response)
+    assert "555-123-4567" in mail(assert_one_urgent_notice(tmp_path))
