@@ -41,7 +41,8 @@ CONTENT_TYPES = [
     "application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
     "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=latin-1",
     "application/x-www-form-urlencoded; charset=nonsense", "multipart/form-data",
-    "multipart/form-data; boundary=", "multipart/form-data; boundary=\"\"", "text/plain", "",
+    "multipart/form-data; boundary=", "multipart/form-data; boundary=\"\"", "text/plain",
+    "text/plain; charset=UTF-8", "application/xml", "",
     "application/json; charset=utf-16",
 ]  # fmt: skip
 
