@@ -221,6 +221,46 @@ def test_ten_failures_lock_for_fifteen_minutes(store: InboxStore, clock: Clock) 
     assert "locked" in actions and "sign-in-while-locked" in actions
 
 
+def test_attempts_checked_at_once_open_one_session(
+    store: InboxStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sign-ins run in threads: an attempt that read the account before another spent its
+    code (or locked the account) opens no session. Interleaved here by running the other
+    attempt inside the first one's read."""
+    secret = enrol(store)
+    code = pyotp.TOTP(secret).at(clock.now)
+    read = store.get_staff
+    inner: list[str | None] = []
+
+    def read_then_race(email: str) -> object:
+        staff = read(email)
+        if not inner:
+            inner.append("racing")
+            inner[0] = sign_in(store, EMAIL, PASSWORD, code, client="b", now=clock.now).refused
+        return staff
+
+    monkeypatch.setattr(store, "get_staff", read_then_race)
+    outer = sign_in(store, EMAIL, PASSWORD, code, client="a", now=clock.now)
+    assert inner == [None] and outer.refused == "replayed" and not outer.token
+    assert [r["action"] for r in store.audit_since()].count("sign-in") == 1
+
+    clock.now += 60
+    code = pyotp.TOTP(secret).at(clock.now)
+    inner.clear()
+
+    def read_then_lock(email: str) -> object:
+        staff = read(email)
+        if not inner:
+            inner.append("locked")
+            for _ in range(MAX_FAILURES):
+                sign_in(store, EMAIL, "wrong password!!", "123456", client="b", now=clock.now)
+        return staff
+
+    monkeypatch.setattr(store, "get_staff", read_then_lock)
+    assert sign_in(store, EMAIL, PASSWORD, code, client="a", now=clock.now).refused == "replayed"
+    assert store.list_staff()[0][2]  # still locked
+
+
 def test_sessions_end_when_idle_and_on_sign_out(store: InboxStore, clock: Clock) -> None:
     """A session lives while used; idle past the limit, or signed out, it is gone."""
     secret = enrol(store)

@@ -123,5 +123,9 @@ def sign_in(
     if refused is not None or step is None:
         store.record_failure(email, client=client, limit=MAX_FAILURES, lock_seconds=LOCK_SECONDS)
         return SignIn(refused=refused or "code")
-    token, csrf = store.signed_in(email, step=step, client=client)
+    opened = store.signed_in(email, step=step, client=client)
+    if opened is None:  # another attempt spent this code, or locked the account, meanwhile
+        store.record_failure(email, client=client, limit=MAX_FAILURES, lock_seconds=LOCK_SECONDS)
+        return SignIn(refused="replayed")
+    token, csrf = opened
     return SignIn(token=token, csrf=csrf)

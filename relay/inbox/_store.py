@@ -356,16 +356,22 @@ class InboxStore:
             self._audit(db, email, "locked", "", client)
             return True
 
-    def signed_in(self, email: str, *, step: int, client: str) -> tuple[str, str]:
+    def signed_in(self, email: str, *, step: int, client: str) -> tuple[str, str] | None:
         """A good sign-in: reset failures, spend the TOTP step, open a session.
-        Returns (cookie token, CSRF token); only the token's digest is stored."""
+        Returns (cookie token, CSRF token); only the token's digest is stored. None, and
+        nothing changed, when the account was locked or the step spent since the caller
+        read it (get_staff): two attempts checked at once with one code, or an attempt
+        checked while another locked the account, open no session."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self._clock()
         with self._tx() as db:
-            db.execute(
-                "UPDATE staff SET failures = 0, locked_until = 0, last_step = ? WHERE email = ?",
-                (step, email),
+            spent = db.execute(
+                "UPDATE staff SET failures = 0, locked_until = 0, last_step = ? "
+                "WHERE email = ? AND last_step < ? AND locked_until <= ?",
+                (step, email, step, now),
             )
+            if spent.rowcount != 1:
+                return None
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
                 (_digest(token), email, csrf, now, now),
