@@ -131,6 +131,10 @@ def check_message(msg: EmailMessage, *, kind: str, verdict: str) -> None:
         expected |= URGENT_HEADERS
     if verdict == "medical":
         expected.add("X-Relay-Medical-Policy")
+    if kind == "urgent" and "Reply-To" not in msg:
+        # a crisis goes on past invalid fields: its notice then has no Reply-To (checked
+        # through HTTP in tests/test_safety_invariants.py)
+        expected.discard("Reply-To")
     if "X-Relay-Spam" in msg:  # applicable only when the content heuristic fired
         expected.add("X-Relay-Spam")
         assert msg["Subject"].startswith("[Possible spam]")
@@ -143,7 +147,8 @@ def check_message(msg: EmailMessage, *, kind: str, verdict: str) -> None:
     to = [a.addr_spec for a in msg["To"].addresses]
     assert to == (CRISIS_RECIPIENTS if kind == "urgent" else RECIPIENTS)
     assert [a.addr_spec for a in msg["From"].addresses] == ["no-reply@clinic.example"]
-    assert len(msg["Reply-To"].addresses) == 1
+    if "Reply-To" in expected:
+        assert len(msg["Reply-To"].addresses) == 1
     assert msg["X-Relay-Screening"] == verdict
     assert msg.get_content_type() == "text/plain"
 
