@@ -6,8 +6,7 @@
 Needs scikit-learn (the dev extra); run time needs numpy only. Each file of
 tests/data/training is one writer (keys id, message, label; optional lang, why). One
 network (relay/screening/_model.py: HIDDEN ReLU units, L2 penalty ALPHA, EPOCHS passes of
-Adam from a fixed seed) over the features of relay/screening/_features.py and the meaning
-of each message (relay/screening/_vectors.py, from the shipped word vectors), with two
+Adam from a fixed seed) over the features of relay/screening/_features.py, with two
 outputs: crisis against the rest, and medical-or-crisis against clean (disclosure).
 
 Thresholds are chosen on out-of-fold scores: the writers (files) are dealt into FOLDS
@@ -48,7 +47,6 @@ from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa:
 from relay.screening._lexicon import build_index, lines  # noqa: E402
 from relay.screening._negation import load_negation  # noqa: E402
 from relay.screening._text import TOKEN, fold  # noqa: E402
-from relay.screening._vectors import DIMS, load_vectors  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "training"
 MODEL = ROOT / "relay" / "screening" / "model.tsv.gz"
@@ -68,7 +66,7 @@ FOLDS = 6
 
 
 class Row:
-    __slots__ = ("features", "group", "has_id", "id", "label", "lang", "meaning", "names", "why")
+    __slots__ = ("features", "group", "has_id", "id", "label", "lang", "names", "why")
 
     def __init__(self, record: dict[str, Any], group: str, features: Features) -> None:
         self.id = str(record["id"])
@@ -77,7 +75,6 @@ class Row:
         self.group = group
         self.features = features
         self.names = sorted(set(names(features)))
-        self.meaning: Any = None  # the DIMS inputs of the message's meaning (load_rows)
         self.has_id = any(m.category not in FEATURE_ONLY for m in features.identifiers)
         self.lang = record.get("lang") or detect_language(record["message"])
 
@@ -91,7 +88,6 @@ def load_rows(directory: Path) -> list[Row]:
     index = build_index(lexicon_dir, stopwords)
     identifiers = load_identifiers(lexicon_dir / "identifiers.tsv")
     negation = load_negation(lexicon_dir)
-    vectors = load_vectors()
     rows: list[Row] = []
     seen: dict[str, str] = {}
     problems: list[str] = []
@@ -118,25 +114,22 @@ def load_rows(directory: Path) -> list[Row]:
             seen[key] = path.name
             features = extract(fold(record["message"]), index, identifiers, negation)
             rows.append(Row(record, path.stem, features))
-            rows[-1].meaning = vectors.meaning(features.words)
     if problems:
         raise SystemExit("training data problems:\n  " + "\n  ".join(problems))
     return rows
 
 
 def matrix(rows: list[Row], vocabulary: dict[str, int]) -> Any:
-    """One row per message: 0/1 feature values, then the DIMS values of its meaning."""
+    """One row of 0/1 feature values per message."""
     import numpy as np
-    from scipy.sparse import csr_matrix, hstack
+    from scipy.sparse import csr_matrix
 
     indptr, indices = [0], []
     for row in rows:
         indices += sorted(vocabulary[n] for n in row.names if n in vocabulary)
         indptr.append(len(indices))
     data = np.ones(len(indices), dtype=np.float64)
-    present = csr_matrix((data, indices, indptr), shape=(len(rows), len(vocabulary)))
-    meaning = np.array([row.meaning for row in rows], dtype=np.float64).reshape(-1, DIMS)
-    return hstack([present, csr_matrix(meaning)], format="csr")
+    return csr_matrix((data, indices, indptr), shape=(len(rows), len(vocabulary)))
 
 
 def fit(rows: list[Row]) -> tuple[dict[str, int], Any]:
@@ -307,7 +300,6 @@ def model_text(
         f"@out\tdisclosure\t{_numbers([out_bias[1], *output[:, 1]])}",
     ]
     out += [f"@threshold\t{name}\t{value:.4f}" for name, value in sorted(limits.items())]
-    out += [f"@meaning\t{i}\t{_numbers(weights[len(vocabulary) + i])}" for i in range(DIMS)]
     out += [f"{name}\t{_numbers(weights[i])}" for name, i in sorted(vocabulary.items())]
     return "\n".join(out) + "\n"
 
