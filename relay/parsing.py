@@ -170,7 +170,8 @@ async def read_posted(
     fields: Collection[str] = (),
 ) -> tuple[dict[str, object], set[str]]:
     """The posted (name -> value) map and the names posted twice; raises BadBody.
-    ``fields``: the form's field names (where a text/plain form's lines start a field)."""
+    ``fields``: the names besides controls ("_ts"...) that start a field in a text/plain
+    form's lines (the form's fields and the proof of work)."""
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in FORM_TYPES:
         raise BadBody(
