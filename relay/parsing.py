@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 from starlette.datastructures import FormData, Headers
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from relay.antispam import POW_FIELD
 from relay.errors import BadBody
 from relay.i18n import Text
 from relay.settings import LimitsSettings
@@ -105,9 +106,18 @@ def _read_json(body: bytes) -> tuple[dict[str, object], set[str]]:
     if not isinstance(data, _Pairs):
         raise BadBody(400, "Malformed JSON", "The body must be a JSON object of fields.")
     if len(data) > READ_MAX_FIELDS:
-        raise BadBody(400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS))
+        raise _too_many_fields()
     # Nested objects stay pair lists; validation refuses any value that is not text.
     return single_values(data)
+
+
+def _too_many_fields() -> BadBody:
+    return BadBody(400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS))
+
+
+def _named(name: str, fields: Collection[str]) -> bool:
+    """A name a text/plain form's line may start: a form field or a control."""
+    return name in fields or name[0] == "_" or name == POW_FIELD
 
 
 def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object], set[str]]:
@@ -115,8 +125,9 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
     enctype="text/plain" ("name=value" each, CRLF after each). That encoding cannot mark
     where a value with line breaks ends (the HTML standard calls it not reliably
     interpretable), so a line starts a field only as "name=" with a name of the form's
-    ``fields`` or a control ("_ts", "_gotcha"...) not posted yet; any other line continues
-    the value before it: a message's own lines ("dose=5" among them) stay in it."""
+    ``fields``, a control ("_ts", "_gotcha"...) or the proof of work, not posted yet; any
+    other line continues the value before it: a message's own lines ("dose=5" among them)
+    stay in it."""
     if body.lstrip()[:1] == b"{":
         return _read_json(body)
     try:
@@ -127,12 +138,10 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
     names: set[str] = set()
     for line in _LINE_BREAK.split(text.removesuffix("\n").removesuffix("\r")):
         field = _PLAIN_FIELD.fullmatch(line)
-        if field and field[1] not in names and (field[1] in fields or field[1][0] == "_"):
+        if field and field[1] not in names and _named(field[1], fields):
             names.add(field[1])
             if len(pairs) == READ_MAX_FIELDS:
-                raise BadBody(
-                    400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS)
-                )
+                raise _too_many_fields()
             pairs.append((field[1], [field[2]]))
         elif pairs:
             pairs[-1][1].append(line)
@@ -170,8 +179,7 @@ async def read_posted(
     fields: Collection[str] = (),
 ) -> tuple[dict[str, object], set[str]]:
     """The posted (name -> value) map and the names posted twice; raises BadBody.
-    ``fields``: the names besides controls ("_ts"...) that start a field in a text/plain
-    form's lines (the form's fields and the proof of work)."""
+    ``fields``: the form's field names (where a text/plain form's lines start a field)."""
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in FORM_TYPES:
         raise BadBody(

@@ -144,9 +144,7 @@ class Pipeline:
         now = self.clock()
         refusal = await self._limits_step(a)  # 1
         try:
-            # the form's fields and the proof of work: the names a text/plain form's lines start
-            named = (*form.fields, POW_FIELD)
-            posted, repeated = await read_posted(a.headers, a.body, self._limits, named)  # 2
+            posted, repeated = await read_posted(a.headers, a.body, self._limits, form.fields)  # 2
         except BadBody as exc:
             return refusal or Refused("malformed", exc.status, exc.title, exc.detail), None
         except ClientDisconnect:  # nobody is listening; nothing stored, no traceback

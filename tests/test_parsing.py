@@ -65,8 +65,7 @@ def read_plain_text(body: bytes) -> tuple[dict[str, object], set[str]]:
         yield body
 
     headers = Headers({"content-type": "text/plain;charset=UTF-8"})
-    named = ["name", "email", "message", "altcha"]  # as the intake passes them
-    return asyncio.run(read_posted(headers, once(), LIMITS, named))
+    return asyncio.run(read_posted(headers, once(), LIMITS, ["name", "email", "message"]))
 
 
 def test_text_plain_json_reads_as_json() -> None:
