@@ -109,7 +109,7 @@ def _intake(settings: Settings) -> dict[str, Any]:
                 "multipart/form-data": {"schema": body},
                 "application/json": {"schema": body},
                 # a JSON object (fetch with mode "no-cors", sendBeacon) or the name=value
-                # lines of an HTML form with enctype="text/plain"
+                # lines of an HTML form with enctype="text/plain", or the bare message
                 "text/plain": {"schema": {"type": "string"}},
             },
         },

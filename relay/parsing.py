@@ -120,6 +120,14 @@ def _named(name: str, fields: Collection[str]) -> bool:
     return name in fields or name[0] == "_" or name == POW_FIELD
 
 
+def _text_field(fields: Collection[str]) -> str | None:
+    """The field a bare text/plain body is read into: "message", else the form's first
+    field that is not a name, email or phone (the first free-text field screening reads)."""
+    if "message" in fields:
+        return "message"
+    return next((f for f in fields if f not in ("name", "email", "phone")), None)
+
+
 def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object], set[str]]:
     """A text/plain body: a JSON object, or the lines of an HTML form posted with
     enctype="text/plain" ("name=value" each, CRLF after each). That encoding cannot mark
@@ -127,7 +135,9 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
     interpretable), so a line starts a field only as "name=" with a name of the form's
     ``fields``, a control ("_ts", "_gotcha"...) or the proof of work, not posted yet; any
     other line continues the value before it: a message's own lines ("dose=5" among them)
-    stay in it."""
+    stay in it. Text before the first field (a script posting the bare message) is read
+    as the form's message, so that it is screened: a crisis typed into such a site gets
+    the resources, anything else the usual 422 naming the missing fields."""
     if body.lstrip()[:1] == b"{":
         return _read_json(body)
     try:
@@ -146,10 +156,14 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
         elif pairs:
             pairs[-1][1].append(line)
         elif line.strip():
-            raise BadBody(
-                400, "Malformed form",
-                "A text/plain body must be a JSON object or name=value lines.",
-            )  # fmt: skip
+            bare = _text_field(fields)
+            if bare is None:
+                raise BadBody(
+                    400, "Malformed form",
+                    "A text/plain body must be a JSON object or name=value lines.",
+                )  # fmt: skip
+            names.add(bare)
+            pairs.append((bare, [line]))
     return single_values((name, "\n".join(lines)) for name, lines in pairs)
 
 

@@ -123,9 +123,10 @@ def test_stored_message_has_the_contract_headers(client: TestClient, tmp_path: P
     ("request_kwargs", "status"),
     [
         ({"content": b"<form/>", "headers": {"content-type": "application/xml"}}, 415),
-        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 400),
+        # bare text/plain text is the message: validated, and refused without the rest
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 422),
         ({"content": b"\xff=1", "headers": {"content-type": "text/plain"}}, 400),
-        ({"content": b"[1, 2]", "headers": {"content-type": "text/plain"}}, 400),
+        ({"content": b"{1, 2}", "headers": {"content-type": "text/plain"}}, 400),
         ({"content": b"name=x"}, 415),
         ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400),
         ({"content": b"[1, 2]", "headers": {"content-type": "application/json"}}, 400),
@@ -150,9 +151,8 @@ def test_stored_message_has_the_contract_headers(client: TestClient, tmp_path: P
 def test_malformed_bodies_are_refused_and_change_nothing(
     client: TestClient, tmp_path: Path, request_kwargs: dict[str, Any], status: int
 ) -> None:
-    """Wrong content type is 415; unreadable bodies (text/plain neither a JSON object nor
-    UTF-8 name=value lines among them), files and more fields than any form could have
-    (1,000) are 400."""
+    """Wrong content type is 415; unreadable bodies (text/plain malformed JSON or not
+    UTF-8 among them), files and more fields than any form could have (1,000) are 400."""
     response = client.post(
         "/f/contact", headers=JSON | request_kwargs.pop("headers", {}), **request_kwargs
     )

@@ -60,12 +60,16 @@ def test_unusual_shapes_are_left_to_starlette() -> None:
     ]  # fmt: skip
 
 
-def read_plain_text(body: bytes) -> tuple[dict[str, object], set[str]]:
+TEXT_PLAIN = Headers({"content-type": "text/plain;charset=UTF-8"})
+
+
+def read_plain_text(
+    body: bytes, fields: tuple[str, ...] = ("name", "email", "message")
+) -> tuple[dict[str, object], set[str]]:
     async def once() -> AsyncGenerator[bytes, None]:
         yield body
 
-    headers = Headers({"content-type": "text/plain;charset=UTF-8"})
-    return asyncio.run(read_posted(headers, once(), LIMITS, ["name", "email", "message"]))
+    return asyncio.run(read_posted(TEXT_PLAIN, once(), LIMITS, fields))
 
 
 def test_text_plain_json_reads_as_json() -> None:
@@ -94,11 +98,27 @@ def test_text_plain_form_lines_keep_a_messages_own_lines() -> None:
     assert read_plain_text(b"name=Ana\nmessage=a\nb\n")[0] == {"name": "Ana", "message": "a\nb"}
 
 
+def test_text_plain_bare_text_is_read_as_the_message() -> None:
+    """A script posting the bare message as text/plain: the text before the first field
+    line is the message (so it is screened), and field lines after it still count."""
+    assert read_plain_text(b"\r\nI need help\r\ndose=5\r\n") == (
+        {"message": "I need help\ndose=5"}, set()
+    )  # fmt: skip
+    body = b"hello there\r\nemail=ana@example.com\r\n"
+    assert read_plain_text(body) == ({"message": "hello there", "email": "ana@example.com"}, set())
+
+
 def test_text_plain_that_is_neither_is_refused() -> None:
-    """Not a JSON object, not UTF-8, or text before the first field: 400, naming no text."""
-    for body in (b"hello", b"\xff\xfe", b"[1]", b"secretword\r\nname=Ana\r\n"):
+    """Malformed JSON, not UTF-8, or bare text for a form without a free-text field: 400,
+    naming no text."""
+    cases = [
+        (b"{secretword", ("message",)),
+        (b"\xff\xfe", ("message",)),
+        (b"secretword", ("name",)),
+    ]
+    for body, fields in cases:
         try:
-            read_plain_text(body)
+            read_plain_text(body, fields)
         except BadBody as exc:
             assert exc.status == 400 and "secretword" not in str(exc.detail)
         else:

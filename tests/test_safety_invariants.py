@@ -27,6 +27,7 @@ GOOD = {
     "phone": "555-123-4567",
     "message": "What are your hours on Saturday?",
 }
+TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}
 CRISIS = "I don't want to live anymore. I have saved up my pills and I plan to take them tonight."
 CAPITALS = "I AM SUICIDAL AND I NEED HELP NOW. I HAVE BIPOLAR DISORDER AND TAKE LITHIUM 600 MG."
 MEDICAL = "I was diagnosed with bipolar disorder last year and I take lithium 600 mg."
@@ -395,16 +396,30 @@ def test_the_urgent_notice_lists_the_resources_the_visitor_was_shown(
     [
         json.dumps({**GOOD, "message": CRISIS}),  # fetch(..., {mode: "no-cors"}), sendBeacon
         "".join(f"{k}={v}\r\n" for k, v in {**GOOD, "message": CRISIS}.items()),  # HTML form
+        CRISIS,  # a script posting the bare message
     ],
-    ids=["json", "form lines"],
+    ids=["json", "form lines", "bare text"],
 )
 def test_a_crisis_sent_as_text_plain_is_read(client_for: Client, tmp_path: Path, body: str) -> None:
     """text/plain is what a site's script must send to skip the CORS preflight, and what
     an HTML form with enctype="text/plain" sends: a crisis in it gets the resources and
     the urgent notice (it was a 415 before screening)."""
     client = client_for()
-    response = client.post(
-        "/f/contact", content=body.encode(), headers={"content-type": "text/plain;charset=UTF-8"}
-    )
+    response = client.post("/f/contact", content=body.encode(), headers=TEXT_PLAIN)
     assert_crisis_answer(response)
-    assert "555-123-4567" in mail(assert_one_urgent_notice(tmp_path))
+    notice = mail(assert_one_urgent_notice(tmp_path))
+    assert body == CRISIS or "555-123-4567" in notice  # the bare message has no phone
+
+
+def test_bare_text_plain_that_is_no_crisis_is_refused_by_validation(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """Bare text read as the message is validated like any post: no email, a 422 that
+    names the missing fields, and nothing stored."""
+    client = client_for()
+    response = client.post(
+        "/f/contact", content=b"What are your opening hours?", headers=TEXT_PLAIN
+    )
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} >= {"name", "email"}
+    assert rows(tmp_path) == []
