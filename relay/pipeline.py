@@ -151,6 +151,8 @@ class Pipeline:
             return DISCONNECTED, None
         texts = _cleaned_texts(posted, form)
         screening = screen_fields(texts, self._lexicon)  # 3
+        if screening.verdict != "crisis" and (others := _unlisted_texts(posted, form)):
+            screening = _crisis_from(screening, screen_fields(others, self._lexicon))
         # A crisis goes on past a refusal (another site, a flood): the visitor gets the
         # resources and staff the urgent notice. Anything else refused stores nothing;
         # a possible crisis still sees the resources in the refusal.
@@ -297,6 +299,31 @@ def _cleaned_texts(posted: Mapping[str, object], form: FormSettings) -> dict[str
         for name in form.fields
         if isinstance(value := posted.get(name), str)
     }
+
+
+def _unlisted_texts(posted: Mapping[str, object], form: FormSettings) -> dict[str, str]:
+    """Text posted in fields the form does not list (a site's own "comments" box): not
+    delivered, but screened for a crisis, which must not be dropped with them."""
+    return {
+        name: cleaned(value, multiline=True)
+        for name, value in posted.items()
+        if isinstance(value, str) and value and name not in form.fields
+        and not name.startswith("_") and name != POW_FIELD
+    }  # fmt: skip
+
+
+def _crisis_from(screening: Screening, others: Screening) -> Screening:
+    """``screening`` of the form's fields, with the crisis or possible crisis that the
+    screening of the unlisted fields found (their medical details are never delivered,
+    so they stop nothing)."""
+    sure = others.verdict == "crisis"
+    if not others.show_crisis_resources or (screening.show_crisis_resources and not sure):
+        return screening
+    crisis = tuple(r for r in others.reasons if r.category in ("crisis", "crisis.possible"))
+    # The resources speak the language of the text that asked for them.
+    found = replace(screening, reasons=screening.reasons + crisis, show_crisis_resources=True,
+                    language=others.language)  # fmt: skip
+    return replace(found, verdict="crisis") if sure else found
 
 
 def _carried(posted: Mapping[str, Any]) -> dict[str, str]:

@@ -423,3 +423,30 @@ def test_bare_text_plain_that_is_no_crisis_is_refused_by_validation(
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} >= {"name", "email"}
     assert rows(tmp_path) == []
+
+
+def test_a_crisis_in_a_field_the_form_does_not_list_is_not_dropped(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """A site's own box ("comments") that the form's configuration does not list is not
+    delivered, but a crisis typed into it gets the resources and the urgent notice."""
+    client = client_for()
+    response = client.post("/f/contact", json={**GOOD, "comments": CRISIS.upper()})
+    assert_crisis_answer(response)
+    assert "555-123-4567" in mail(assert_one_urgent_notice(tmp_path))
+
+
+@pytest.mark.parametrize("other", [MEDICAL, UNSURE])
+def test_unlisted_fields_stop_nothing_but_a_possible_crisis_shows_the_resources(
+    client_for: Client, tmp_path: Path, other: str
+) -> None:
+    """Medical details in an unlisted field are never delivered, so they refuse nothing;
+    a possible crisis there still shows the resources and flags the message for staff."""
+    client = client_for()
+    response = client.post("/f/contact", json={**GOOD, "notes": other})
+    assert response.status_code == 202, response.text
+    (row,) = rows(tmp_path)
+    assert row["kind"] == "submission"
+    unsure = other == UNSURE
+    assert ("resources" in response.json()) == unsure
+    assert ("X-Relay-Crisis: possible" in mail(row)) == unsure
