@@ -436,6 +436,14 @@ def test_a_crisis_in_a_field_the_form_does_not_list_is_not_dropped(
     assert "555-123-4567" in mail(assert_one_urgent_notice(tmp_path))
 
 
+def test_a_crisis_under_an_empty_field_name_is_read(client_for: Client, tmp_path: Path) -> None:
+    """A field posted with an empty name (the OpenAPI fuzz sent one: it was a 500) is
+    screened like any unlisted field."""
+    response = client_for().post("/f/contact", json={**GOOD, "": CRISIS})
+    assert_crisis_answer(response)
+    assert_one_urgent_notice(tmp_path)
+
+
 @pytest.mark.parametrize("other", [MEDICAL, UNSURE])
 def test_unlisted_fields_stop_nothing_but_a_possible_crisis_shows_the_resources(
     client_for: Client, tmp_path: Path, other: str
