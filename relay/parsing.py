@@ -42,6 +42,7 @@ READ_MAX_FIELDS = 1000
 MAX_JSON_DEPTH = 32
 # A line of an enctype="text/plain" body that may start a field: "name=value".
 _PLAIN_FIELD = re.compile(r"([a-z_][a-z0-9_]{0,39})=(.*)", re.DOTALL)
+BARE_TEXT_FIELD = "message"  # where text/plain text before any name=value line goes
 _LINE_BREAK = re.compile(r"\r?\n")  # browsers send CRLF; a hand-made body may send LF
 
 
@@ -115,17 +116,15 @@ def _too_many_fields() -> BadBody:
     return BadBody(400, "Too many fields", Text("At most {n} fields.", n=READ_MAX_FIELDS))
 
 
+def is_control(name: str) -> bool:
+    """A name the relay reads itself, never a form's field: the ``_`` controls ("_ts",
+    "_gotcha", "_next"...) and the proof of work."""
+    return name.startswith("_") or name == POW_FIELD
+
+
 def _named(name: str, fields: Collection[str]) -> bool:
     """A name a text/plain form's line may start: a form field or a control."""
-    return name in fields or name[0] == "_" or name == POW_FIELD
-
-
-def _text_field(fields: Collection[str]) -> str | None:
-    """The field a bare text/plain body is read into: "message", else the form's first
-    field that is not a name, email or phone (the first free-text field screening reads)."""
-    if "message" in fields:
-        return "message"
-    return next((f for f in fields if f not in ("name", "email", "phone")), None)
+    return name in fields or is_control(name)
 
 
 def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object], set[str]]:
@@ -136,8 +135,9 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
     ``fields``, a control ("_ts", "_gotcha"...) or the proof of work, not posted yet; any
     other line continues the value before it: a message's own lines ("dose=5" among them)
     stay in it. Text before the first field (a script posting the bare message) is read
-    as the form's message, so that it is screened: a crisis typed into such a site gets
-    the resources, anything else the usual 422 naming the missing fields."""
+    as "message", so that it is screened (as an unlisted field, for a crisis, where the
+    form has no such field): a crisis typed into such a site gets the resources, anything
+    else the usual 422 naming the missing fields."""
     if body.lstrip()[:1] == b"{":
         return _read_json(body)
     try:
@@ -156,14 +156,8 @@ def _read_text(body: bytes, fields: Collection[str]) -> tuple[dict[str, object],
         elif pairs:
             pairs[-1][1].append(line)
         elif line.strip():
-            bare = _text_field(fields)
-            if bare is None:
-                raise BadBody(
-                    400, "Malformed form",
-                    "A text/plain body must be a JSON object or name=value lines.",
-                )  # fmt: skip
-            names.add(bare)
-            pairs.append((bare, [line]))
+            names.add(BARE_TEXT_FIELD)
+            pairs.append((BARE_TEXT_FIELD, [line]))
     return single_values((name, "\n".join(lines)) for name, lines in pairs)
 
 

@@ -32,7 +32,7 @@ from relay.metrics import Metrics
 from relay.origins import OriginCheck, next_url
 from relay.outbox import NewItem
 from relay.outcome import Accepted, AcceptedLabel, Invalid, MedicalRefused, Outcome, Refused
-from relay.parsing import read_posted
+from relay.parsing import is_control, read_posted
 from relay.policy import Decision, Items, decide
 from relay.ratelimit import RateLimiter
 from relay.screening import Language, Lexicon, Screening, Verdict, screen_fields
@@ -308,7 +308,7 @@ def _unlisted_texts(posted: Mapping[str, object], form: FormSettings) -> dict[st
         name: cleaned(value, multiline=True)
         for name, value in posted.items()
         if isinstance(value, str) and value and name not in form.fields
-        and not name.startswith("_") and name != POW_FIELD
+        and not is_control(name)
     }  # fmt: skip
 
 

@@ -411,6 +411,17 @@ def test_a_crisis_sent_as_text_plain_is_read(client_for: Client, tmp_path: Path,
     assert body == CRISIS or "555-123-4567" in notice  # the bare message has no phone
 
 
+def test_a_crisis_sent_as_bare_text_to_a_form_without_a_message_field_is_read(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """The bare text of a form whose fields hold no "message" is screened as an unlisted
+    field: a crisis still gets the resources and the urgent notice."""
+    client = client_for(fields=["name", "email", "phone"], required=["name", "email"])
+    response = client.post("/f/contact", content=CRISIS.encode(), headers=TEXT_PLAIN)
+    assert_crisis_answer(response)
+    assert_one_urgent_notice(tmp_path)
+
+
 def test_bare_text_plain_that_is_no_crisis_is_refused_by_validation(
     client_for: Client, tmp_path: Path
 ) -> None:
