@@ -101,12 +101,12 @@ def _with_good_fields(pair: tuple[Any, frozenset[str]]) -> Any:
 
 
 def _as_plain_text(case: Any) -> Any:
-    """A generated intake case posted as text/plain that is neither a JSON object nor
-    name=value lines: a body the relay cannot read (400). Since a form's own field limit
-    became a 422 found after screening, the generated cases alone reach a 400, 413 or 415
-    only by chance."""
+    """A generated intake case posted as text/plain that is malformed JSON: a body the
+    relay cannot read (400; bare text is read as the message since the sixth session).
+    Since a form's own field limit became a 422 found after screening, the generated cases
+    alone reach a 400, 413 or 415 only by chance."""
     case.media_type = "text/plain"
-    case.body = "hello"
+    case.body = "{hello"
     return case
 
 
