@@ -121,6 +121,7 @@ def print_cross_validation() -> None:
         f"  {'':20} {'n':>5} {'crisis':>7} {'caught':>7} {'clean stop':>10} {'clean->crisis':>13}"
     )
     rows = [("overall", cv["overall"]), ("en", cv["en"]), ("es", cv["es"])]
+    rows += [(f"independent {k}", f) for k, f in cv.get("independent", {}).items()]
     rows += [(f"  {name}", f) for name, f in cv["by_writer"].items()]
     for name, f in rows:
         cells = [

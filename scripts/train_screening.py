@@ -11,13 +11,19 @@ outputs: crisis against the rest, and medical-or-crisis against clean (disclosur
 
 Thresholds are chosen on out-of-fold scores: the writers (files) are dealt into FOLDS
 groups, and each group is scored by a network trained without it, so every score comes
-from a model that never saw its writer. Budgets, in this order:
-  1. crisis: the lowest threshold at which at most CRISIS_CLEAN_BUDGET of clean messages
-     are sent as crisis;
+from a model that never saw its writer. Two kinds of writer are told apart: the focus
+writers, each asked for look-alikes (for every crisis an ordinary message in other words,
+written to sit near the line), and the independent writers (files "s<N>_...": the sealed
+sets of earlier rounds, written from a short brief with no rule seen, and opened before
+they joined). Budgets, in this order:
+  1. crisis: the lowest threshold at which at most CRISIS_CLEAN_BUDGET of all clean
+     messages and at most CRISIS_INDEPENDENT_BUDGET of the independent writers' clean
+     messages are sent as crisis;
   2. possible crisis (resources shown, flagged for staff): the lowest threshold at which
      at most POSSIBLE_CLEAN_BUDGET of clean messages see the resources;
   3. medical: with crisis and identifiers decided first, the lowest threshold at which at
-     most CLEAN_STOPPED_BUDGET of clean messages are stopped.
+     most CLEAN_STOPPED_BUDGET of all clean messages and CLEAN_STOPPED_INDEPENDENT_BUDGET
+     of the independent writers' clean messages are stopped.
 The out-of-fold figures go to relay/screening/model_cv.json. Deterministic: a fixed
 seed, sorted inputs, rounded weights, a gzip stream without a timestamp; --check proves
 it. Prints no message text.
@@ -29,6 +35,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -41,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
+import numpy as np  # noqa: E402
+
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
 from relay.screening._features import Features, extract, names  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
@@ -52,9 +61,15 @@ DATA = ROOT / "tests" / "data" / "training"
 MODEL = ROOT / "relay" / "screening" / "model.tsv.gz"
 FIGURES = ROOT / "relay" / "screening" / "model_cv.json"
 LABELS = ("clean", "medical", "crisis")
+# Each budget holds on all clean messages (60% of them look-alikes written to sit near
+# the line) and on the independent writers' clean messages alone, so that neither kind
+# of writer carries the false alarms of the other.
 CRISIS_CLEAN_BUDGET = 0.01
+CRISIS_INDEPENDENT_BUDGET = 0.01
 POSSIBLE_CLEAN_BUDGET = 0.03
 CLEAN_STOPPED_BUDGET = 0.025
+CLEAN_STOPPED_INDEPENDENT_BUDGET = 0.025
+INDEPENDENT = re.compile(r"s\d+_")  # file names of the independent writers
 MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
 # Chosen by cross-validation by writer (6 folds, 12,057 messages; crisis recognised at 1%
 # of clean sent as crisis): 16 hidden units as good as 32 and 3 averaged networks; 64
@@ -121,7 +136,6 @@ def load_rows(directory: Path) -> list[Row]:
 
 def matrix(rows: list[Row], vocabulary: dict[str, int]) -> Any:
     """One row of 0/1 feature values per message."""
-    import numpy as np
     from scipy.sparse import csr_matrix
 
     indptr, indices = [0], []
@@ -136,7 +150,6 @@ def fit(rows: list[Row]) -> tuple[dict[str, int], Any]:
     # Imported here: the data check runs, and fails, without scikit-learn.
     import warnings
 
-    import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -157,8 +170,6 @@ def fit(rows: list[Row]) -> tuple[dict[str, int], Any]:
 
 def log_odds(network: Any, x: Any) -> list[tuple[float, float]]:
     """(crisis, disclosure) log-odds, as relay/screening/_model.py computes them."""
-    import numpy as np
-
     hidden = np.maximum(x @ network.coefs_[0] + network.intercepts_[0], 0)
     out = hidden @ network.coefs_[1] + network.intercepts_[1]
     return [(float(c), float(m)) for c, m in out]
@@ -185,32 +196,47 @@ def out_of_fold(rows: list[Row]) -> list[tuple[float, float]]:
     return scores
 
 
-def _lowest(candidates: list[float], rate: Any, budget: float) -> float:
-    """The lowest candidate threshold whose rate is within budget."""
-    for threshold in sorted(set(candidates)):
-        if rate(threshold) <= budget:
-            return threshold
-    return max(candidates) + 1.0
+def _lowest(candidates: Any, within: Any) -> float:
+    """The lowest candidate threshold (sorted, unique) for which ``within`` is true."""
+    ok = np.flatnonzero(within)
+    return float(candidates[ok[0]]) if len(ok) else float(candidates[-1]) + 1.0
+
+
+def _share(candidates: Any, scores: Any, always: Any) -> Any:
+    """For each candidate threshold, the share of messages it stops: those ``always``
+    stopped, and the others whose score reaches it."""
+    ordered = np.sort(scores[~always])
+    reaching = len(ordered) - np.searchsorted(ordered, candidates, side="left")
+    return (reaching + always.sum()) / max(1, len(scores))
 
 
 def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, float]:
-    clean = [i for i, row in enumerate(rows) if row.label == "clean"]
-    grid = [round(s[0], 3) + 1e-3 for s in scores] + [round(s[1], 3) + 1e-3 for s in scores]
-
-    def share(indices: list[int], test: Any) -> float:
-        return sum(1 for i in indices if test(i)) / max(1, len(indices))
-
-    crisis = _lowest(grid, lambda t: share(clean, lambda i: scores[i][0] >= t), CRISIS_CLEAN_BUDGET)
-    possible = _lowest(
-        [g for g in grid if g <= crisis] or [crisis],
-        lambda t: share(clean, lambda i: scores[i][0] >= t),
-        POSSIBLE_CLEAN_BUDGET,
+    crisis_score = np.array([s[0] for s in scores])
+    disclosure = np.array([s[1] for s in scores])
+    clean = np.array([row.label == "clean" for row in rows])
+    independent = clean & np.array([bool(INDEPENDENT.match(row.group)) for row in rows])
+    never = np.zeros(len(rows), dtype=bool)
+    grid = np.array(
+        sorted({round(s[0], 3) + 1e-3 for s in scores} | {round(s[1], 3) + 1e-3 for s in scores})
     )
 
-    def stopped(t: float) -> float:
-        return share(clean, lambda i: scores[i][0] >= crisis or rows[i].has_id or scores[i][1] >= t)
+    def within(score: Any, always: Any, budget: float, independent_budget: float) -> Any:
+        """Candidates within budget on all clean messages and on the independent ones."""
+        return (_share(grid, score[clean], always[clean]) <= budget) & (
+            _share(grid, score[independent], always[independent]) <= independent_budget
+        )
 
-    medical = _lowest(grid, stopped, CLEAN_STOPPED_BUDGET)
+    crisis = _lowest(
+        grid, within(crisis_score, never, CRISIS_CLEAN_BUDGET, CRISIS_INDEPENDENT_BUDGET)
+    )
+    possible = _lowest(
+        grid, within(crisis_score, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis)
+    )
+    decided = (crisis_score >= crisis) | np.array([row.has_id for row in rows])
+    medical = _lowest(
+        grid,
+        within(disclosure, decided, CLEAN_STOPPED_BUDGET, CLEAN_STOPPED_INDEPENDENT_BUDGET),
+    )
     return {
         "crisis": round(crisis, 4),
         "crisis_possible": round(min(possible, crisis), 4),
@@ -308,12 +334,18 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
     rows = load_rows(directory)
     scores = out_of_fold(rows)
     limits = choose(rows, scores)
-    cv = report(rows, verdicts(rows, scores, limits))
+    got = verdicts(rows, scores, limits)
+    cv = report(rows, got)
+    pick = [i for i, row in enumerate(rows) if INDEPENDENT.match(row.group)]
+    independent = report([rows[i] for i in pick], [got[i] for i in pick])
+    cv["independent"] = {k: independent[k] for k in ("overall", "en", "es")}
     cv["thresholds"] = limits
     cv["budgets"] = {
         "crisis_clean": CRISIS_CLEAN_BUDGET,
+        "crisis_independent": CRISIS_INDEPENDENT_BUDGET,
         "possible_clean": POSSIBLE_CLEAN_BUDGET,
         "clean_stopped": CLEAN_STOPPED_BUDGET,
+        "clean_stopped_independent": CLEAN_STOPPED_INDEPENDENT_BUDGET,
     }
     cv["writers"] = sorted({row.group for row in rows})
     vocabulary, network = fit(rows)
@@ -375,6 +407,8 @@ def print_figures(cv: dict[str, Any]) -> None:
     )
     for name in ("overall", "en", "es"):
         print(_line(name, cv[name]))
+    for name in ("overall", "en", "es"):
+        print(_line(f"independent {name}", cv["independent"][name]))
     for name, f in cv["by_writer"].items():
         print(_line("  " + name, f))
     print("confusion, overall (rows: label, columns: verdict)")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -66,3 +69,31 @@ def test_bad_training_data_is_refused_by_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "zz_bad.jsonl:1" in result.stderr and "zz_bad.jsonl:2" in result.stderr
     assert "secret words" not in result.stderr + result.stdout
+
+
+def _training_script() -> Any:
+    spec = importlib.util.spec_from_file_location("train_screening", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("where", ["focus", "independent"])
+def test_thresholds_keep_the_independent_writers_budget(where: str) -> None:
+    """Three clean messages that score high, among 300 clean: 1%, within the budgets on
+    all clean messages wherever they are, but 3% of an independent writer's 100 clean
+    messages. There the thresholds rise above them: their crisis and disclosure scores
+    are not reached; in a focus writer's file the thresholds stay low."""
+    script = _training_script()
+    high = "w01_focus" if where == "focus" else "s1_inbox"
+    rows = [
+        SimpleNamespace(label="clean", group=group, has_id=False)
+        for group in ["w01_focus"] * 200 + ["s1_inbox"] * 97 + [high] * 3
+    ]
+    scores = [(-10.0, -10.0)] * 297 + [(5.0, 5.0)] * 3
+    limits = script.choose(rows, scores)
+    if where == "independent":
+        assert limits["crisis"] > 5.0 and limits["medical"] > 5.0
+    else:
+        assert limits["crisis"] < -9.0 and limits["medical"] < -9.0
