@@ -18,7 +18,8 @@ sets of earlier rounds, written from a short brief with no rule seen, and opened
 they joined). Budgets, in this order:
   1. crisis: the lowest threshold at which at most CRISIS_CLEAN_BUDGET of all clean
      messages and at most CRISIS_INDEPENDENT_BUDGET of the independent writers' clean
-     messages are sent as crisis;
+     messages are sent as crisis (text of three different words or fewer never is by
+     its score alone, as in relay.screening);
   2. possible crisis (resources shown, flagged for staff): the lowest threshold at which
      at most POSSIBLE_CLEAN_BUDGET of clean messages see the resources;
   3. medical: with crisis and identifiers decided first, the lowest threshold at which at
@@ -51,7 +52,13 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
-from relay.screening._features import Features, extract, names  # noqa: E402
+from relay.screening._features import (  # noqa: E402
+    Features,
+    brief,
+    extract,
+    names,
+    said_outright,
+)
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
 from relay.screening._lexicon import build_index, lines  # noqa: E402
 from relay.screening._negation import load_negation  # noqa: E402
@@ -61,13 +68,16 @@ DATA = ROOT / "tests" / "data" / "training"
 MODEL = ROOT / "relay" / "screening" / "model.tsv.gz"
 FIGURES = ROOT / "relay" / "screening" / "model_cv.json"
 LABELS = ("clean", "medical", "crisis")
-# Each budget holds on all clean messages (60% of them look-alikes written to sit near
-# the line) and on the independent writers' clean messages alone, so that neither kind
-# of writer carries the false alarms of the other.
-CRISIS_CLEAN_BUDGET = 0.01
+# Each budget holds on all clean messages and on the independent writers' alone. The
+# crisis budget on all clean messages is the looser: 60% of them are look-alikes written
+# to sit near the line, while the independent writers' clean messages behave like those of
+# the sealed sets (seventh session, out of fold on 32,057 messages: from 1% to 2% of all
+# clean messages sent as crisis, the independent writers' share stayed at 0.2%, 4 of
+# 1,799, and the crises they recognised rose from 96.8% to 98.1%).
+CRISIS_CLEAN_BUDGET = 0.02
 CRISIS_INDEPENDENT_BUDGET = 0.01
 POSSIBLE_CLEAN_BUDGET = 0.03
-CLEAN_STOPPED_BUDGET = 0.025
+CLEAN_STOPPED_BUDGET = 0.03
 CLEAN_STOPPED_INDEPENDENT_BUDGET = 0.025
 INDEPENDENT = re.compile(r"s\d+_")  # file names of the independent writers
 MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
@@ -81,7 +91,18 @@ FOLDS = 6
 
 
 class Row:
-    __slots__ = ("features", "group", "has_id", "id", "label", "lang", "names", "why")
+    __slots__ = (
+        "brief",
+        "features",
+        "group",
+        "has_id",
+        "id",
+        "label",
+        "lang",
+        "names",
+        "told",
+        "why",
+    )
 
     def __init__(self, record: dict[str, Any], group: str, features: Features) -> None:
         self.id = str(record["id"])
@@ -91,6 +112,9 @@ class Row:
         self.features = features
         self.names = sorted(set(names(features)))
         self.has_id = any(m.category not in FEATURE_ONLY for m in features.identifiers)
+        # what decides a crisis besides the score, as relay/screening/__init__.py reads it
+        self.brief = brief(features)
+        self.told = said_outright(features)
         self.lang = record.get("lang") or detect_language(record["message"])
 
 
@@ -226,13 +250,13 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
             _share(grid, score[independent], always[independent]) <= independent_budget
         )
 
-    crisis = _lowest(
-        grid, within(crisis_score, never, CRISIS_CLEAN_BUDGET, CRISIS_INDEPENDENT_BUDGET)
-    )
+    # Text of three different words or fewer is never sent as crisis by its score alone.
+    reach = np.where([row.brief for row in rows], -np.inf, crisis_score)
+    crisis = _lowest(grid, within(reach, never, CRISIS_CLEAN_BUDGET, CRISIS_INDEPENDENT_BUDGET))
     possible = _lowest(
         grid, within(crisis_score, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis)
     )
-    decided = (crisis_score >= crisis) | np.array([row.has_id for row in rows])
+    decided = (reach >= crisis) | np.array([row.has_id for row in rows])
     medical = _lowest(
         grid,
         within(disclosure, decided, CLEAN_STOPPED_BUDGET, CLEAN_STOPPED_INDEPENDENT_BUDGET),
@@ -247,13 +271,15 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
 def verdicts(
     rows: list[Row], scores: list[tuple[float, float]], limits: dict[str, float]
 ) -> list[tuple[str, bool]]:
+    """(verdict, resources shown) of each row, decided as relay.screening decides them."""
     out = []
     for row, (c, m) in zip(rows, scores, strict=True):
-        if c >= limits["crisis"]:
+        shown = c >= limits["crisis_possible"]
+        if shown and (c >= limits["crisis"] and not row.brief or row.told):
             out.append(("crisis", True))
         else:
             verdict = "medical" if row.has_id or m >= limits["medical"] else "clean"
-            out.append((verdict, c >= limits["crisis_possible"]))
+            out.append((verdict, shown))
     return out
 
 

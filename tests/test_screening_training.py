@@ -88,7 +88,7 @@ def test_thresholds_keep_the_independent_writers_budget(where: str) -> None:
     script = _training_script()
     high = "w01_focus" if where == "focus" else "s1_inbox"
     rows = [
-        SimpleNamespace(label="clean", group=group, has_id=False)
+        SimpleNamespace(label="clean", group=group, has_id=False, brief=False)
         for group in ["w01_focus"] * 200 + ["s1_inbox"] * 97 + [high] * 3
     ]
     scores = [(-10.0, -10.0)] * 297 + [(5.0, 5.0)] * 3

@@ -6,8 +6,10 @@ word beginnings, lexicon kinds, identifier patterns). A small network trained on
 labelled messages (scripts/train_screening.py, relay/screening/_model.py) gives two
 scores, crisis and disclosure:
 
-1. crisis first: over the crisis threshold the verdict is ``crisis``; in the soft zone
-   below it the resources are shown and a ``crisis.possible`` reason flags it for staff;
+1. crisis first: over the crisis threshold the verdict is ``crisis`` (for text of three
+   different words or fewer only when said outright: the score alone is not enough); in
+   the soft zone below it the resources are shown and a ``crisis.possible`` reason flags
+   it for staff, unless the crisis is said outright in the lexicon's words (``crisis``);
 2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
    and vitals) make a message ``medical`` on their own;
 3. the disclosure score decides ``medical`` otherwise.
@@ -27,7 +29,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from relay.screening._features import Features, extract
+from relay.screening._features import (
+    HISTORY,
+    SAID_OUTRIGHT,
+    Features,
+    brief,
+    extract,
+    said_outright,
+)
 from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
 from relay.screening._lexicon import (
     LexiconError,
@@ -165,13 +174,6 @@ def _merged(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     return sorted(((c, s, e) for c, s, e in merged), key=lambda x: (x[1], x[2], x[0]))
 
 
-# Lexicon kinds of a crisis said outright, and of one told as past history.
-_SAID_OUTRIGHT = frozenset(
-    {"lex:crisis.active", "lex:crisis.self_harm", "lex:crisis.passive", "lex:crisis.plan"}
-)
-_HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
-
-
 def screen(text: str, lexicon: Lexicon, *, field: str = "message") -> Screening:
     return _screen(text, lexicon, field)[0]
 
@@ -194,11 +196,12 @@ def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str
     spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
     resources = False
-    told = c_features.keys & _SAID_OUTRIGHT and not c_features.keys & _HISTORY
     if crisis >= limits["crisis_possible"]:
         resources = True
-        # Unsure, but the crisis is said outright ("I am suicidal", "me corté"): crisis.
-        sure = crisis >= limits["crisis"] or bool(told)
+        # Over the line, crisis, unless the text is too brief for the score alone; under
+        # it (unsure), crisis when it is said outright ("I am suicidal", "me corté").
+        over = crisis >= limits["crisis"] and not brief(c_features)
+        sure = over or said_outright(c_features)
         category = "crisis" if sure else "crisis.possible"
         found = explain(
             body[c_start:c_end], c_features, model, CRISIS, category, index, stop, c_scored
@@ -227,8 +230,8 @@ def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str
                 features.identifiers,
             )
             spans += [(s.category, s.start + start, s.end + start) for s in found]
-    if verdict == "medical" and not resources and m_features.keys & _SAID_OUTRIGHT:
-        if m_features.keys & _HISTORY:
+    if verdict == "medical" and not resources and m_features.keys & SAID_OUTRIGHT:
+        if m_features.keys & HISTORY:
             # A past attempt or self-harm told as history: medical, and the resources
             # shown gently (staff see the message flagged).
             resources = True

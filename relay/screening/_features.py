@@ -51,6 +51,26 @@ class Features:
     identifiers: tuple[Match, ...]
 
 
+# Lexicon kinds of a crisis said outright, and of one told as past history.
+SAID_OUTRIGHT = frozenset(
+    {"lex:crisis.active", "lex:crisis.self_harm", "lex:crisis.passive", "lex:crisis.plan"}
+)
+HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
+BRIEF = 3  # different words
+
+
+def said_outright(features: Features) -> bool:
+    """A crisis said in the lexicon's words ("I am suicidal", "me corté"), not as history."""
+    return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
+
+
+def brief(features: Features) -> bool:
+    """Three different words or fewer ("not", "hello hello hello..."): too little for the
+    network's score alone to be sure of a crisis (few training messages are like this,
+    and one ordinary word alone scores near the network's bias for its length)."""
+    return len(features.words) <= BRIEF
+
+
 def _length(count: int) -> str:
     if count <= 3:
         return "len:1-3"
