@@ -69,15 +69,17 @@ MODEL = ROOT / "relay" / "screening" / "model.tsv.gz"
 FIGURES = ROOT / "relay" / "screening" / "model_cv.json"
 LABELS = ("clean", "medical", "crisis")
 # Each budget holds on all clean messages and on the independent writers' alone. The
-# crisis budget on all clean messages is the looser: 60% of them are look-alikes written
-# to sit near the line, while the independent writers' clean messages behave like those of
-# the sealed sets (seventh session, out of fold on 32,057 messages: from 1% to 2% of all
-# clean messages sent as crisis, the independent writers' share stayed at 0.2%, 4 of
-# 1,799, and the crises they recognised rose from 96.8% to 98.1%).
+# budgets on all clean messages are the looser: 60% of them are look-alikes written to sit
+# near the lines, while the independent writers' clean messages behave like those of the
+# sealed sets (seventh session, out of fold: from 1% to 2% of all clean messages sent as
+# crisis, the independent writers' share stayed at 0.2%, 4 of 1,799, and the crises they
+# recognised rose from 96.8% to 98.1%; from 3% to 3.5% stopped, theirs rose from 0.8-1.1%
+# to 1.3-1.5% and the messages they wrote that were caught from 96.8-96.9% to 97.3-97.5%,
+# over three deals of the writers into folds).
 CRISIS_CLEAN_BUDGET = 0.02
 CRISIS_INDEPENDENT_BUDGET = 0.01
 POSSIBLE_CLEAN_BUDGET = 0.03
-CLEAN_STOPPED_BUDGET = 0.03
+CLEAN_STOPPED_BUDGET = 0.035
 CLEAN_STOPPED_INDEPENDENT_BUDGET = 0.025
 INDEPENDENT = re.compile(r"s\d+_")  # file names of the independent writers
 MIN_COUNT = 3  # a feature seen in fewer training messages gets no weight
