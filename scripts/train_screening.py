@@ -36,6 +36,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import re
 import sys
 import time
@@ -120,8 +121,9 @@ class Row:
         self.lang = record.get("lang") or detect_language(record["message"])
 
 
-def load_rows(directory: Path) -> list[Row]:
-    """Every labelled message, checked: valid JSON, a known label, ids unique."""
+def load_rows(directory: Path, *more: Path) -> list[Row]:
+    """Every labelled message of the directory's files (and of ``more`` files), checked:
+    valid JSON, a known label, ids unique."""
     lexicon_dir = default_lexicon_dir()
     stopwords = frozenset(
         w for _, line in lines(lexicon_dir / "stopwords.txt") for w in TOKEN.findall(fold(line))
@@ -132,7 +134,7 @@ def load_rows(directory: Path) -> list[Row]:
     rows: list[Row] = []
     seen: dict[str, str] = {}
     problems: list[str] = []
-    for path in sorted(directory.glob("*.jsonl")):
+    for path in [*sorted(directory.glob("*.jsonl")), *more]:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -201,17 +203,21 @@ def log_odds(network: Any, x: Any) -> list[tuple[float, float]]:
     return [(float(c), float(m)) for c, m in out]
 
 
-def folds(rows: list[Row]) -> dict[str, int]:
-    """Writers dealt into FOLDS groups, largest first, so the groups are of like size."""
+def folds(rows: list[Row], deal: int = 0) -> dict[str, int]:
+    """Writers dealt into FOLDS groups, largest first, so the groups are of like size.
+    Another ``deal`` (a seed) shuffles the order first: the same data dealt otherwise, to
+    see how much a figure moves with the deal alone (scripts/measure_step.py)."""
     sizes = Counter(row.group for row in rows)
     order = sorted(sizes, key=lambda g: (-sizes[g], g))
+    if deal:
+        random.Random(deal).shuffle(order)
     return {group: i % FOLDS for i, group in enumerate(order)}
 
 
-def out_of_fold(rows: list[Row]) -> list[tuple[float, float]]:
+def out_of_fold(rows: list[Row], deal: int = 0) -> list[tuple[float, float]]:
     """(crisis, disclosure) log-odds of each row from a model that never saw its writer."""
     scores: list[tuple[float, float]] = [(0.0, 0.0)] * len(rows)
-    fold_of = folds(rows)
+    fold_of = folds(rows, deal)
     for held_out in sorted(set(fold_of.values())):
         train = [row for row in rows if fold_of[row.group] != held_out]
         test = [i for i, row in enumerate(rows) if fold_of[row.group] == held_out]

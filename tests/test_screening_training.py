@@ -97,3 +97,26 @@ def test_thresholds_keep_the_independent_writers_budget(where: str) -> None:
         assert limits["crisis"] > 5.0 and limits["medical"] > 5.0
     else:
         assert limits["crisis"] < -9.0 and limits["medical"] < -9.0
+
+
+def test_a_data_step_is_measured_over_deals(tmp_path: Path) -> None:
+    """scripts/measure_step.py: the earlier writers' figures before and with a new file,
+    per deal of the writers into folds and their mean; no message text printed."""
+    pytest.importorskip("sklearn", reason="training needs the dev extra (scikit-learn)")
+    data = _small_set(tmp_path / "data")
+    source = sorted(TRAINING.glob("*.jsonl"))[3]
+    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line][:80]
+    new = tmp_path / "new" / source.name
+    new.parent.mkdir()
+    new.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "measure_step.py"), str(new),
+         "--data", str(data), "--deals", "2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for side in ("before", "with the new files"):
+        for deal in ("deal 0", "deal 1", "mean"):
+            assert f"all, {side}, {deal}" in result.stdout
+    assert "new: 80" in result.stdout
+    assert json.loads(lines[0])["message"] not in result.stdout + result.stderr
