@@ -13,9 +13,9 @@ Thresholds are chosen on out-of-fold scores: the writers (files) are dealt into 
 groups, and each group is scored by a network trained without it, so every score comes
 from a model that never saw its writer. Two kinds of writer are told apart: the focus
 writers, each asked for look-alikes (for every crisis an ordinary message in other words,
-written to sit near the line), and the independent writers (files "s<N>_...": the sealed
-sets of earlier rounds, written from a short brief with no rule seen, and opened before
-they joined). Budgets, in this order:
+written to sit near the line), and the independent writers (files "s<N>_...", written
+from the short sealed-set brief with no rule seen: the sealed sets of earlier rounds,
+opened before they joined, and writers given that brief alone). Budgets, in this order:
   1. crisis: the lowest threshold at which at most CRISIS_CLEAN_BUDGET of all clean
      messages and at most CRISIS_INDEPENDENT_BUDGET of the independent writers' clean
      messages are sent as crisis (text of three different words or fewer never is by
