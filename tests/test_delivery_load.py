@@ -137,6 +137,9 @@ async def test_an_idle_worker_closes_its_connection(
                 await anyio.sleep(0.02)
             while sender.connected:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
+            # the client closes its side first: the server reads the QUIT a moment later
+            while ("QUIT", True) not in server.handler.commands:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert ("QUIT", True) in server.handler.commands
 
