@@ -44,7 +44,7 @@ def _earlier(rows: list[Any], scores: list[tuple[float, float]], groups: set[str
     """Figures of the earlier writers' messages, thresholds chosen on all the rows."""
     got = training.verdicts(rows, scores, training.choose(rows, scores))
     pick = [i for i, row in enumerate(rows) if row.group in groups]
-    independent = [i for i in pick if training.INDEPENDENT.match(rows[i].group)]
+    independent = [i for i in pick if training.is_independent(rows[i])]
     return (
         training.figures([rows[i] for i in pick], [got[i] for i in pick]),
         training.figures([rows[i] for i in independent], [got[i] for i in independent]),

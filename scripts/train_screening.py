@@ -18,8 +18,8 @@ from the short sealed-set brief with no rule seen: the sealed sets of earlier ro
 opened before they joined, and writers given that brief alone). Budgets, in this order:
   1. crisis: the lowest threshold at which at most CRISIS_CLEAN_BUDGET of all clean
      messages and at most CRISIS_INDEPENDENT_BUDGET of the independent writers' clean
-     messages are sent as crisis (text of three different words or fewer never is by
-     its score alone, as in relay.screening);
+     messages are sent as crisis (text too brief for the score alone never is by it, as
+     in relay.screening);
   2. possible crisis (resources shown, flagged for staff): the lowest threshold at which
      at most POSSIBLE_CLEAN_BUDGET of clean messages see the resources;
   3. medical: with crisis and identifiers decided first, the lowest threshold at which at
@@ -53,15 +53,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
-from relay.screening._features import (  # noqa: E402
-    Features,
-    brief,
-    extract,
-    names,
-    said_outright,
-)
+from relay.screening._features import Features, extract, names, too_brief  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
 from relay.screening._lexicon import build_index, lines  # noqa: E402
+from relay.screening._model import crisis_call  # noqa: E402
 from relay.screening._negation import load_negation  # noqa: E402
 from relay.screening._text import TOKEN, fold  # noqa: E402
 
@@ -94,18 +89,7 @@ FOLDS = 6
 
 
 class Row:
-    __slots__ = (
-        "brief",
-        "features",
-        "group",
-        "has_id",
-        "id",
-        "label",
-        "lang",
-        "names",
-        "told",
-        "why",
-    )
+    __slots__ = ("features", "group", "has_id", "id", "label", "lang", "names", "why")
 
     def __init__(self, record: dict[str, Any], group: str, features: Features) -> None:
         self.id = str(record["id"])
@@ -115,10 +99,11 @@ class Row:
         self.features = features
         self.names = sorted(set(names(features)))
         self.has_id = any(m.category not in FEATURE_ONLY for m in features.identifiers)
-        # what decides a crisis besides the score, as relay/screening/__init__.py reads it
-        self.brief = brief(features)
-        self.told = said_outright(features)
         self.lang = record.get("lang") or detect_language(record["message"])
+
+
+def is_independent(row: Row) -> bool:
+    return bool(INDEPENDENT.match(row.group))
 
 
 def load_rows(directory: Path, *more: Path) -> list[Row]:
@@ -246,7 +231,7 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
     crisis_score = np.array([s[0] for s in scores])
     disclosure = np.array([s[1] for s in scores])
     clean = np.array([row.label == "clean" for row in rows])
-    independent = clean & np.array([bool(INDEPENDENT.match(row.group)) for row in rows])
+    independent = clean & np.array([is_independent(row) for row in rows])
     never = np.zeros(len(rows), dtype=bool)
     grid = np.array(
         sorted({round(s[0], 3) + 1e-3 for s in scores} | {round(s[1], 3) + 1e-3 for s in scores})
@@ -258,8 +243,8 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
             _share(grid, score[independent], always[independent]) <= independent_budget
         )
 
-    # Text of three different words or fewer is never sent as crisis by its score alone.
-    reach = np.where([row.brief for row in rows], -np.inf, crisis_score)
+    # Text too brief for the score alone is never sent as crisis by it (_model.crisis_call).
+    reach = np.where([too_brief(row.features) for row in rows], -np.inf, crisis_score)
     crisis = _lowest(grid, within(reach, never, CRISIS_CLEAN_BUDGET, CRISIS_INDEPENDENT_BUDGET))
     possible = _lowest(
         grid, within(crisis_score, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis)
@@ -282,8 +267,8 @@ def verdicts(
     """(verdict, resources shown) of each row, decided as relay.screening decides them."""
     out = []
     for row, (c, m) in zip(rows, scores, strict=True):
-        shown = c >= limits["crisis_possible"]
-        if shown and (c >= limits["crisis"] and not row.brief or row.told):
+        shown, sure = crisis_call(c, limits, row.features)
+        if sure:
             out.append(("crisis", True))
         else:
             verdict = "medical" if row.has_id or m >= limits["medical"] else "clean"
@@ -370,7 +355,7 @@ def train(directory: Path) -> tuple[str, str, dict[str, Any]]:
     limits = choose(rows, scores)
     got = verdicts(rows, scores, limits)
     cv = report(rows, got)
-    pick = [i for i, row in enumerate(rows) if INDEPENDENT.match(row.group)]
+    pick = [i for i, row in enumerate(rows) if is_independent(row)]
     independent = report([rows[i] for i in pick], [got[i] for i in pick])
     cv["independent"] = {k: independent[k] for k in ("overall", "en", "es")}
     cv["thresholds"] = limits

@@ -486,7 +486,8 @@ def test_one_ordinary_word_alone_is_never_a_crisis(lexicon: Lexicon) -> None:
 def test_brief_text_over_the_crisis_line_is_only_a_possible_crisis(lexicon: Lexicon) -> None:
     """With the crisis line under every score, text of three different words or fewer gets
     the resources and the flag (possible crisis) but no crisis verdict from its score
-    alone; said outright in the lexicon's words it is a crisis, and a longer text is."""
+    alone; said outright in the lexicon's words it is a crisis, with a crisis word of the
+    lexicon over the line too (danger now: "mom overdosed"), and a longer text is."""
     model = replace(
         lexicon.model, thresholds={"crisis": -50.0, "crisis_possible": -60.0, "medical": 50.0}
     )
@@ -494,6 +495,6 @@ def test_brief_text_over_the_crisis_line_is_only_a_possible_crisis(lexicon: Lexi
     for text in ("not", "ya", "hello " * 500, "stop calling me"):
         result = screen(text, low)
         assert (result.verdict, result.show_crisis_resources) == ("clean", True), text[:20]
-    for text in ("want to die", "quiero morirme", "kms"):
+    for text in ("want to die", "quiero morirme", "kms", "mom overdosed"):
         assert screen(text, low).verdict == "crisis", text
     assert screen("please call me back today", low).verdict == "crisis"

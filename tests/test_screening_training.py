@@ -71,6 +71,10 @@ def test_bad_training_data_is_refused_by_line(tmp_path: Path) -> None:
     assert "secret words" not in result.stderr + result.stdout
 
 
+# The features of a message long enough to be judged by its score alone
+WORDS = SimpleNamespace(words={"one", "two", "three", "four"}, keys=set())
+
+
 def _training_script() -> Any:
     spec = importlib.util.spec_from_file_location("train_screening", SCRIPT)
     assert spec is not None and spec.loader is not None
@@ -88,7 +92,7 @@ def test_thresholds_keep_the_independent_writers_budget(where: str) -> None:
     script = _training_script()
     high = "w01_focus" if where == "focus" else "s1_inbox"
     rows = [
-        SimpleNamespace(label="clean", group=group, has_id=False, brief=False)
+        SimpleNamespace(label="clean", group=group, has_id=False, features=WORDS)
         for group in ["w01_focus"] * 200 + ["s1_inbox"] * 97 + [high] * 3
     ]
     scores = [(-10.0, -10.0)] * 297 + [(5.0, 5.0)] * 3

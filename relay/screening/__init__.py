@@ -7,9 +7,10 @@ labelled messages (scripts/train_screening.py, relay/screening/_model.py) gives 
 scores, crisis and disclosure:
 
 1. crisis first: over the crisis threshold the verdict is ``crisis`` (for text of three
-   different words or fewer only when said outright: the score alone is not enough); in
-   the soft zone below it the resources are shown and a ``crisis.possible`` reason flags
-   it for staff, unless the crisis is said outright in the lexicon's words (``crisis``);
+   different words or fewer only with a crisis word of the lexicon: the score alone is
+   not enough); in the soft zone below it the resources are shown and a
+   ``crisis.possible`` reason flags it for staff, unless the crisis is said outright in
+   the lexicon's words (``crisis``);
 2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
    and vitals) make a message ``medical`` on their own;
 3. the disclosure score decides ``medical`` otherwise.
@@ -29,14 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from relay.screening._features import (
-    HISTORY,
-    SAID_OUTRIGHT,
-    Features,
-    brief,
-    extract,
-    said_outright,
-)
+from relay.screening._features import HISTORY, SAID_OUTRIGHT, Features, extract
 from relay.screening._identifiers import FEATURE_ONLY, Identifiers, load_identifiers
 from relay.screening._lexicon import (
     LexiconError,
@@ -44,7 +38,7 @@ from relay.screening._lexicon import (
     build_index,
     lines,
 )
-from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, load_model
+from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, crisis_call, load_model
 from relay.screening._negation import Negation, load_negation
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
@@ -195,13 +189,8 @@ def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str
     crisis = c_scored.crisis
     spans: list[tuple[str, int, int]] = []
     verdict: Verdict = "clean"
-    resources = False
-    if crisis >= limits["crisis_possible"]:
-        resources = True
-        # Over the line, crisis, unless the text is too brief for the score alone; under
-        # it (unsure), crisis when it is said outright ("I am suicidal", "me corté").
-        over = crisis >= limits["crisis"] and not brief(c_features)
-        sure = over or said_outright(c_features)
+    resources, sure = crisis_call(crisis, limits, c_features)
+    if resources:
         category = "crisis" if sure else "crisis.possible"
         found = explain(
             body[c_start:c_end], c_features, model, CRISIS, category, index, stop, c_scored

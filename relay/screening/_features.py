@@ -56,6 +56,7 @@ SAID_OUTRIGHT = frozenset(
     {"lex:crisis.active", "lex:crisis.self_harm", "lex:crisis.passive", "lex:crisis.plan"}
 )
 HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
+CRISIS_KINDS = frozenset("lex:" + kind for kind in GROUPS["crisis"])
 BRIEF = 3  # different words
 
 
@@ -64,11 +65,12 @@ def said_outright(features: Features) -> bool:
     return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
 
 
-def brief(features: Features) -> bool:
-    """Three different words or fewer ("not", "hello hello hello..."): too little for the
-    network's score alone to be sure of a crisis (few training messages are like this,
-    and one ordinary word alone scores near the network's bias for its length)."""
-    return len(features.words) <= BRIEF
+def too_brief(features: Features) -> bool:
+    """Three different words or fewer ("not", "hello hello hello..."), none of them a crisis
+    word of the lexicon: too little for the network's score alone to be sure of a crisis
+    (few training messages are like this, and one ordinary word alone scores near the
+    network's bias for its length)."""
+    return len(features.words) <= BRIEF and not features.keys & CRISIS_KINDS
 
 
 def _length(count: int) -> str:

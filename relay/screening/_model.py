@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from relay.screening._features import Features, family
+from relay.screening._features import Features, family, said_outright, too_brief
 from relay.screening._lexicon import LexiconError
 
 FAMILIES = ("w", "b", "p", "n", "o")
@@ -103,6 +103,18 @@ class Model:
         ]
         keep.sort(key=lambda x: (-x[0], x[1]))
         return [(w, family(k), k) for w, k in keep[:most]]
+
+
+def crisis_call(
+    score: float, thresholds: dict[str, float], features: Features
+) -> tuple[bool, bool]:
+    """(resources shown, sure of a crisis) for a crisis score. In the soft zone and over
+    it the resources are shown; sure over the line, unless the text is too brief for the
+    score alone, and anywhere in the soft zone when the crisis is said outright. Screening
+    and the training script's figures both decide here."""
+    shown = score >= thresholds["crisis_possible"]
+    over = score >= thresholds["crisis"] and not too_brief(features)
+    return shown, shown and (over or said_outright(features))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
