@@ -45,7 +45,8 @@ class Metrics:
         self.outbox_dead = Gauge("relay_outbox_dead", "Dead items kept for review.", registry=r)
         self.outbox_suspected = Gauge(
             "relay_outbox_suspected",
-            "Posts kept as suspected (failed the fill-time token or proof of work).",
+            "Posts kept as suspected (failed the fill-time token or proof of work, "
+            "or a possible crisis with a filled honeypot).",
             registry=r,
         )
         self.delivery_held = Gauge(

@@ -99,8 +99,9 @@ def _intake(settings: Settings) -> dict[str, Any]:
         "(JSON clients) or 303 (browsers, which send Accept: text/html). Errors are "
         "problem details, or an HTML page for browsers. A crisis always gets the "
         "resources, whatever else is wrong. A post failing the fill-time token or proof "
-        "of work is kept as suspected (not delivered) and a filled honeypot is dropped; "
-        "both get the same-looking success. "
+        "of work is kept as suspected (not delivered) and a filled honeypot is dropped "
+        "(kept as suspected when the screening shows the resources); all get the "
+        "same-looking success. "
         f"The body may be at most {limit} bytes.",
         "requestBody": {
             "required": True,

@@ -165,8 +165,8 @@ class Pipeline:
         sub, problems = check(a.form_id, form, self._limits, posted, repeated, texts)  # 5
         redirect = self._next(posted, form, a.origin.origin, problems)
         decision = decide(
-            screening, form, honeypot=spam.honeypot, invalid=bool(problems),
-            send_redacted=posted.get(SEND_REDACTED) == "1",
+            screening, form, honeypot=spam.honeypot, suspect=spam.suspect,
+            invalid=bool(problems), send_redacted=posted.get(SEND_REDACTED) == "1",
         )  # 6  # fmt: skip
         shown_in = a.answered_in(screening.language)
         outcome = await self._store_step(  # 7
@@ -248,13 +248,11 @@ class Pipeline:
         elif decision.action == "hold":
             notice = self._items.notice(sub.form_id, form, sid, now,
                                         possible_crisis=decision.possible_crisis)  # fmt: skip
-            # A possible crisis is never parked as suspected: staff must see it.
-            item = replace(notice, suspected=spam.suspect and not decision.possible_crisis,
-                           once=spam.once)  # fmt: skip
+            item = replace(notice, suspected=decision.suspected, once=spam.once)
         else:
             item = self._items.submission(
                 sub, form, screening, decision, sid, now,
-                suspected=spam.suspect and not decision.possible_crisis, once=spam.once,
+                suspected=decision.suspected, once=spam.once,
             )  # fmt: skip
         try:
             state, kept_private = await self._keep(item, held, sub, form, now, language,

@@ -7,7 +7,9 @@ were valid), even when other fields were wrong, the honeypot was filled, the
 fill-time token or proof of work failed, or (see relay.pipeline) the post came from
 another site or over the rate limit. A crisis signal short of a verdict (the
 screening asked to show the resources) is never refused either: the message is
-delivered marked ``[Possible crisis]`` and the visitor sees the resources gently.
+delivered marked ``[Possible crisis]`` and the visitor sees the resources gently, even
+when the token or proof of work failed; with a filled honeypot it is kept as
+``suspected`` rather than dropped (a browser's autofill fills hidden fields too).
 """
 
 from __future__ import annotations
@@ -36,30 +38,36 @@ class Decision:
     possible_crisis: bool = False
     # urgent or hold: the text goes to the encrypted inbox (the form's policy is hold)
     keep_private: bool = False
+    # deliver or hold: kept in the outbox as ``suspected``, not delivered until released
+    suspected: bool = False
 
 
 def decide(
-    screening: Screening, form: FormSettings, *, honeypot: bool, invalid: bool,
-    send_redacted: bool,
+    screening: Screening, form: FormSettings, *, honeypot: bool, suspect: bool,
+    invalid: bool, send_redacted: bool,
 ) -> Decision:  # fmt: skip
-    """The policy, in order: crisis, honeypot, invalid fields, medical details."""
+    """The policy, in order: crisis, honeypot, invalid fields, medical details.
+    ``suspect``: the post failed the fill-time token or the proof of work."""
     hold = form.medical == "hold"
     if screening.verdict == "crisis":
         # Under hold the text waits in the inbox; the notice goes out as for any crisis.
         return Decision("urgent", keep_private=hold)
-    if honeypot:
+    unsure = screening.show_crisis_resources
+    if honeypot and not unsure:
         return Decision("drop")
     if invalid:
         return Decision("invalid")
-    unsure = screening.show_crisis_resources
+    # A possible crisis is delivered whatever the token says (staff must see it); under a
+    # filled honeypot, the one strong sign of a bot, it is kept rather than dropped.
+    parked = honeypot or (suspect and not unsure)
     if screening.verdict != "medical":
-        return Decision("deliver", possible_crisis=unsure)
+        return Decision("deliver", possible_crisis=unsure, suspected=parked)
     if hold and not send_redacted:
-        return Decision("hold", possible_crisis=unsure, keep_private=True)
+        return Decision("hold", possible_crisis=unsure, keep_private=True, suspected=parked)
     if form.medical == "reject" and not send_redacted and not unsure:
         return Decision("refuse")
     masked = form.medical in ("redact", "reject", "hold") or send_redacted
-    return Decision("deliver", redact=masked, possible_crisis=unsure)
+    return Decision("deliver", redact=masked, possible_crisis=unsure, suspected=parked)
 
 
 class Items:

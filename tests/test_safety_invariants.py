@@ -226,6 +226,19 @@ def test_only_a_filled_honeypot_drops_a_post(client_for: Client, tmp_path: Path)
     assert response.status_code == 202 and rows(tmp_path) == []
 
 
+def test_a_possible_crisis_with_a_filled_honeypot_is_kept_as_suspected(
+    client_for: Client, tmp_path: Path
+) -> None:
+    """A message the screening shows the resources for is not dropped by the honeypot
+    (a browser's autofill fills hidden fields too): the visitor sees the resources, and
+    the text is kept as suspected, not delivered, for staff to release."""
+    client = client_for()
+    response = client.post("/f/contact", json={**GOOD, "_gotcha": "x", "message": UNSURE})
+    assert response.status_code == 202 and response.json()["resources"]
+    (row,) = rows(tmp_path)
+    assert row["state"] == "suspected" and row["id"] == response.json()["id"]
+
+
 # --- the medical refusal: which words, and "send without these words" -------------
 
 
