@@ -498,3 +498,17 @@ def test_brief_text_over_the_crisis_line_is_only_a_possible_crisis(lexicon: Lexi
     for text in ("want to die", "quiero morirme", "kms", "mom overdosed"):
         assert screen(text, low).verdict == "crisis", text
     assert screen("please call me back today", low).verdict == "crisis"
+
+
+def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
+    """With both crisis lines under every score, text with no word ("[]", punctuation,
+    emoji, an empty field) is neither a crisis nor shown the resources: its score is only
+    the network's bias (a retraining once put that bias in the soft zone, and a script's
+    "spans": "[]" field showed the crisis resources)."""
+    model = replace(
+        lexicon.model, thresholds={"crisis": -50.0, "crisis_possible": -60.0, "medical": 50.0}
+    )
+    low = replace(lexicon, model=model)
+    for text in ("[]", "", "!!!", "...", "\U0001f622\U0001f622", " \n\t "):
+        result = screen(text, low)
+        assert (result.verdict, result.show_crisis_resources) == ("clean", False), repr(text)

@@ -90,11 +90,17 @@ def test_screen_never_raises_and_offsets_stay_in_the_text(text: str) -> None:
 )
 def test_repetitive_input_stays_fast(token: str, count: int) -> None:
     """Repeated tokens up to 10,000 characters screen in under 50 ms of CPU time (the
-    benchmark holds the 2 ms figure; this bound only catches runaway, non-linear work)."""
+    benchmark holds the 2 ms figure; this bound only catches runaway, non-linear work).
+    Best of three: runaway work is slow every time, a collector pause only once (one
+    single run took 120 ms in a full run, 5 ms alone)."""
     text = (token * count)[:10_000]
-    started = time.process_time()
-    screen(text, LEXICON)
-    assert time.process_time() - started < 0.05
+
+    def cpu() -> float:
+        started = time.process_time()
+        screen(text, LEXICON)
+        return time.process_time() - started
+
+    assert min(cpu() for _ in range(3)) < 0.05
 
 
 SAMPLES = [

@@ -110,8 +110,12 @@ def crisis_call(
 ) -> tuple[bool, bool]:
     """(resources shown, sure of a crisis) for a crisis score. In the soft zone and over
     it the resources are shown; sure over the line, unless the text is too brief for the
-    score alone, and anywhere in the soft zone when the crisis is said outright. Screening
-    and the training script's figures both decide here."""
+    score alone, and anywhere in the soft zone when the crisis is said outright. Text
+    with no word at all ("[]", "!!!", emoji) has nothing the network reads: its score is
+    the network's bias, which may land in the soft zone, so it is never a crisis signal.
+    Screening and the training script's figures both decide here."""
+    if not features.words:
+        return False, False
     shown = score >= thresholds["crisis_possible"]
     over = score >= thresholds["crisis"] and not too_brief(features)
     return shown, shown and (over or said_outright(features))
