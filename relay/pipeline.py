@@ -79,7 +79,7 @@ class Arrival:
 @dataclass(frozen=True)
 class Spam:
     honeypot: bool
-    suspect: bool  # failed the fill-time token or proof of work: keep as suspected
+    suspect: bool  # failed the fill-time token or proof of work
     once: tuple[tuple[str, float], ...]  # one-time tokens to spend with the post
 
 
@@ -188,8 +188,8 @@ class Pipeline:
         return None
 
     def _spam(self, posted: Mapping[str, object], form: FormSettings, now: float) -> Spam:
-        """Step 4: only a filled honeypot drops a post; a failed token or proof of work
-        makes it suspected; a good one is spent when the post is stored."""
+        """Step 4: the spam signals (what they do is the policy's: relay.policy.decide);
+        a good token or solution is spent when the post is stored."""
         once: list[tuple[str, float]] = []
         token = self._fill_token.check(
             posted.get(TOKEN_FIELD), now=now, min_seconds=form.min_fill_seconds
