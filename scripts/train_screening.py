@@ -7,7 +7,8 @@ Needs scikit-learn (the dev extra); run time needs numpy only. Each file of
 tests/data/training is one writer (keys id, message, label; optional lang, why). One
 network (relay/screening/_model.py: HIDDEN ReLU units, L2 penalty ALPHA, EPOCHS passes of
 Adam from a fixed seed) over the features of relay/screening/_features.py, with two
-outputs: crisis against the rest, and medical-or-crisis against clean (disclosure).
+outputs: crisis against the rest, and medical-or-crisis against clean (disclosure). Each
+message of an independent writer (below) weighs INDEPENDENT_WEIGHT in the training loss.
 
 Thresholds are chosen on out-of-fold scores: the writers (files) are dealt into FOLDS
 groups, and each group is scored by a network trained without it, so every score comes
@@ -71,9 +72,12 @@ LABELS = ("clean", "medical", "crisis")
 # crisis, the independent writers' share stayed at 0.2%, 4 of 1,799, and the crises they
 # recognised rose from 96.8% to 98.1%; from 3% to 3.5% stopped, theirs rose from 0.8-1.1%
 # to 1.3-1.5% and the messages they wrote that were caught from 96.8-96.9% to 97.3-97.5%,
-# over three deals of the writers into folds).
+# over three deals of the writers into folds). Ninth session: fresh independent writers,
+# scored before they joined, sent 1.2% to 4.4% of their clean messages as crisis, far over
+# the cross-validated figure; their independent budget went from 1% to 0.75%, paid for by
+# INDEPENDENT_WEIGHT (below).
 CRISIS_CLEAN_BUDGET = 0.02
-CRISIS_INDEPENDENT_BUDGET = 0.01
+CRISIS_INDEPENDENT_BUDGET = 0.0075
 POSSIBLE_CLEAN_BUDGET = 0.03
 CLEAN_STOPPED_BUDGET = 0.035
 CLEAN_STOPPED_INDEPENDENT_BUDGET = 0.025
@@ -86,6 +90,13 @@ HIDDEN = 16
 ALPHA = 1e-3
 EPOCHS = 15
 FOLDS = 6
+# The independent writers' messages are the ones most like a clinic's visitors (and like
+# the sealed sets), but a third of the data; the focus writers' look-alikes are the rest.
+# Ninth session, cross-validation by writer on 50,457 messages, means of three deals, the
+# independent writers' figures: weighing them 3 instead of 1 at the 1% budget, crises
+# 99.04% -> 99.21%, clean sent as crisis 1.07% -> 1.05%; at 0.75%, 98.73% / 0.89% ->
+# 98.97% / 0.86% (one deal, on less data: 2 was between 1 and 3).
+INDEPENDENT_WEIGHT = 3.0
 
 
 class Row:
@@ -104,6 +115,12 @@ class Row:
 
 def is_independent(row: Row) -> bool:
     return bool(INDEPENDENT.match(row.group))
+
+
+def weights(rows: list[Row]) -> Any:
+    """Each row's weight in the training loss: INDEPENDENT_WEIGHT for the independent
+    writers' messages, 1 for the focus writers'."""
+    return np.array([INDEPENDENT_WEIGHT if is_independent(row) else 1.0 for row in rows])
 
 
 def load_rows(directory: Path, *more: Path) -> list[Row]:
@@ -177,7 +194,7 @@ def fit(rows: list[Row]) -> tuple[dict[str, int], Any]:
     with warnings.catch_warnings():
         # EPOCHS is a fixed budget, not a convergence criterion
         warnings.simplefilter("ignore", ConvergenceWarning)
-        network.fit(matrix(rows, vocabulary), y)
+        network.fit(matrix(rows, vocabulary), y, sample_weight=weights(rows))
     return vocabulary, network
 
 

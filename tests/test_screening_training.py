@@ -103,6 +103,15 @@ def test_thresholds_keep_the_independent_writers_budget(where: str) -> None:
         assert limits["crisis"] < -9.0 and limits["medical"] < -9.0
 
 
+def test_independent_writers_weigh_more_in_training() -> None:
+    """The independent writers' messages (files "s<N>_...") weigh INDEPENDENT_WEIGHT in
+    the training loss, the focus writers' 1."""
+    script = _training_script()
+    rows = [SimpleNamespace(group=group) for group in ("s41_suburb", "w01_patients_en")]
+    assert script.INDEPENDENT_WEIGHT > 1
+    assert list(script.weights(rows)) == [script.INDEPENDENT_WEIGHT, 1.0]
+
+
 def test_a_data_step_is_measured_over_deals(tmp_path: Path) -> None:
     """scripts/measure_step.py: the earlier writers' figures before and with a new file,
     per deal of the writers into folds and their mean; no message text printed."""
