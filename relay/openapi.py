@@ -98,10 +98,11 @@ def _intake(settings: Settings) -> dict[str, Any]:
         "description": "Screens, validates and stores the submission, then answers 202 "
         "(JSON clients) or 303 (browsers, which send Accept: text/html). Errors are "
         "problem details, or an HTML page for browsers. A crisis always gets the "
-        "resources, whatever else is wrong. A post failing the fill-time token or proof "
-        "of work is kept as suspected (not delivered) and a filled honeypot is dropped "
-        "(kept as suspected when the screening shows the resources); all get the "
-        "same-looking success. "
+        "resources, whatever else is wrong; so does a message the screening is unsure "
+        "about, accepted (never 422) with the fields that were valid. A post failing "
+        "the fill-time token or proof of work is kept as suspected (not delivered) and "
+        "a filled honeypot is dropped (kept as suspected when the screening shows the "
+        "resources); all get the same-looking success. "
         f"The body may be at most {limit} bytes.",
         "requestBody": {
             "required": True,

@@ -49,12 +49,12 @@ class Refused:
 
 @dataclass(frozen=True)
 class Invalid:
-    """422: fields to correct. ``values`` and ``carried`` re-fill the form."""
+    """422: fields to correct. ``values`` and ``carried`` re-fill the form. Never for a
+    crisis or a possible crisis (relay.policy.decide): no crisis resources here."""
 
     problems: Mapping[str, str]
     values: Mapping[str, str] = field(repr=False)
     carried: Mapping[str, str] = field(repr=False)
-    resources: bool
     language: Language
     label: Literal["invalid"] = "invalid"
 

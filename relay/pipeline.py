@@ -228,8 +228,7 @@ class Pipeline:
         language = screening.language
         if decision.action == "invalid":
             values = {k: displayable(v) for k, v in posted.items() if isinstance(v, str)}
-            return Invalid(problems, values, _carried(posted), screening.show_crisis_resources,
-                           language)  # fmt: skip
+            return Invalid(problems, values, _carried(posted), language)
         if decision.action == "refuse":
             return MedicalRefused(screening.reasons, sub.fields, _carried(posted), language)
         sid = self._ids.new(now)

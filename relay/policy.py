@@ -8,8 +8,9 @@ fill-time token or proof of work failed, or (see relay.pipeline) the post came f
 another site or over the rate limit. A crisis signal short of a verdict (the
 screening asked to show the resources) is never refused either: the message is
 delivered marked ``[Possible crisis]`` and the visitor sees the resources gently, even
-when the token or proof of work failed; with a filled honeypot it is kept as
-``suspected`` rather than dropped (a browser's autofill fills hidden fields too).
+when the token or proof of work failed or a field was wrong (then with the fields that
+were valid); with a filled honeypot it is kept as ``suspected`` rather than dropped (a
+browser's autofill fills hidden fields too).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def decide(
     screening: Screening, form: FormSettings, *, honeypot: bool, suspect: bool,
     invalid: bool, send_redacted: bool,
 ) -> Decision:  # fmt: skip
-    """The policy, in order: crisis, honeypot, invalid fields, medical details.
-    ``suspect``: the post failed the fill-time token or the proof of work."""
+    """The policy, in order: crisis, honeypot, invalid fields, medical details; a
+    possible crisis passes the last three. ``suspect``: the post failed the fill-time
+    token or the proof of work."""
     hold = form.medical == "hold"
     if screening.verdict == "crisis":
         # Under hold the text waits in the inbox; the notice goes out as for any crisis.
@@ -55,7 +57,10 @@ def decide(
     unsure = screening.show_crisis_resources
     if honeypot and not unsure:
         return Decision("drop")
-    if invalid:
+    # A possible crisis is not sent back for corrections either: like a crisis, it goes
+    # to staff with the fields that were valid (a visitor who leaves the page with the
+    # errors on it has still reached someone).
+    if invalid and not unsure:
         return Decision("invalid")
     # A possible crisis is delivered whatever the token says (staff must see it); under a
     # filled honeypot, the one strong sign of a bot, it is kept rather than dropped.

@@ -216,8 +216,7 @@ class Answers:
                       for f, d in result.problems.items()]  # fmt: skip
             body = problem(422, i18n.translate(lang, "Some fields need attention"),
                            i18n.translate(lang, "Please correct the fields listed in errors."),
-                           "invalid-fields", errors=errors,
-                           **self._crisis(result.resources, lang))  # fmt: skip
+                           "invalid-fields", errors=errors)  # fmt: skip
             return self.problem(request, body, lang=lang)
         page = pages.form_page(self.pages, form_id, form, values=result.values,
                                errors=result.problems, hidden=result.carried,

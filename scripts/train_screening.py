@@ -54,10 +54,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
-from relay.screening._features import Features, extract, names, too_brief  # noqa: E402
+from relay.screening._features import HEALTH_KINDS, Features, extract, names, too_brief  # noqa: E402
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
 from relay.screening._lexicon import build_index, lines  # noqa: E402
-from relay.screening._model import crisis_call  # noqa: E402
+from relay.screening._model import crisis_call, medical_call  # noqa: E402
 from relay.screening._negation import load_negation  # noqa: E402
 from relay.screening._text import TOKEN, fold  # noqa: E402
 
@@ -262,16 +262,24 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
             _share(grid, score[independent], always[independent]) <= independent_budget
         )
 
-    # Text too brief for the score alone is never sent as crisis by it (_model.crisis_call).
-    reach = np.where([too_brief(row.features) for row in rows], -np.inf, crisis_score)
+    # Text too brief for the score alone is never sent as crisis by it, shows the
+    # resources only over the crisis line, and is medical only with a health word or an
+    # identifier (_model.crisis_call, _model.medical_call).
+    brief = np.array([too_brief(row.features) for row in rows])
+    reach = np.where(brief, -np.inf, crisis_score)
     crisis = _lowest(grid, within(reach, never, CRISIS_CLEAN_BUDGET, CRISIS_INDEPENDENT_BUDGET))
-    possible = _lowest(
-        grid, within(crisis_score, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis)
-    )
+    shown = np.where(brief & (crisis_score < crisis), -np.inf, crisis_score)
+    possible = _lowest(grid, within(shown, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis))
     decided = (reach >= crisis) | np.array([row.has_id for row in rows])
+    unread = [too_brief(r.features, HEALTH_KINDS) and not r.features.identifiers for r in rows]
     medical = _lowest(
         grid,
-        within(disclosure, decided, CLEAN_STOPPED_BUDGET, CLEAN_STOPPED_INDEPENDENT_BUDGET),
+        within(
+            np.where(unread, -np.inf, disclosure),
+            decided,
+            CLEAN_STOPPED_BUDGET,
+            CLEAN_STOPPED_INDEPENDENT_BUDGET,
+        ),
     )
     return {
         "crisis": round(crisis, 4),
@@ -290,7 +298,7 @@ def verdicts(
         if sure:
             out.append(("crisis", True))
         else:
-            verdict = "medical" if row.has_id or m >= limits["medical"] else "clean"
+            verdict = "medical" if row.has_id or medical_call(m, limits, row.features) else "clean"
             out.append((verdict, shown))
     return out
 

@@ -177,6 +177,31 @@ def test_an_unsure_crisis_is_delivered_flagged_with_resources_shown(
     assert page.headers["location"] == "/f/contact/thanks?resources=1&lang=en"
 
 
+@pytest.mark.parametrize("policy", ["reject", "redact", "flag"])
+def test_a_possible_crisis_with_invalid_fields_reaches_staff_with_the_valid_ones(
+    client_for: Client, tmp_path: Path, policy: str
+) -> None:
+    """Not sent back for corrections (a visitor may leave the page with the errors on
+    it): the answer shows the resources, and staff get the message marked as a possible
+    crisis, with the fields that were valid and nothing of the invalid ones."""
+    client = client_for(medical=policy)
+    posted = {**GOOD, "name": "", "email": "not an address", "message": UNSURE}
+    response = client.post("/f/contact", json=posted)
+    assert response.status_code == 202, response.text
+    assert response.json()["resources"]
+    (row,) = rows(tmp_path)
+    assert row["state"] == "queued" and row["id"] == response.json()["id"]
+    email = mail(row)
+    assert "X-Relay-Crisis: possible" in email and "555-123-4567" in email
+    assert "not an address" not in email and "Reply-To" not in email
+    page = client.post("/f/contact", data=posted, headers=BROWSER, follow_redirects=False)
+    assert page.status_code == 303 and "resources=1" in page.headers["location"]
+    assert len(rows(tmp_path)) == 2
+    plain = client.post("/f/contact", json={**posted, "message": GOOD["message"]})
+    assert plain.status_code == 422 and "resources" not in plain.json()
+    assert len(rows(tmp_path)) == 2
+
+
 def test_a_crisis_goes_past_the_rate_limit_and_the_origin_check(
     client_for: Client, tmp_path: Path
 ) -> None:

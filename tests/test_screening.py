@@ -500,6 +500,29 @@ def test_brief_text_over_the_crisis_line_is_only_a_possible_crisis(lexicon: Lexi
     assert screen("please call me back today", low).verdict == "crisis"
 
 
+def test_brief_text_in_the_soft_zone_alone_is_no_crisis_signal_and_not_medical(
+    lexicon: Lexicon,
+) -> None:
+    """Scores of three words or fewer sit near the network's bias. With the crisis line
+    over every score and the soft zone and the medical line under them all, the values of
+    a site's own select fields ("no", "Other", "Mañana") show no resources (they would
+    flag every post that has them), and "ok bye" or "never mind" are not medical details;
+    a health word or an identifier still makes brief text medical, a crisis word of the
+    lexicon still shows the resources."""
+    model = replace(
+        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": -60.0, "medical": -60.0}
+    )
+    low = replace(lexicon, model=model)
+    for text in ("no", "Other", "Mañana", "ok bye", "never mind", "x", "Dr. Smith"):
+        result = screen(text, low)
+        assert (result.verdict, result.show_crisis_resources) == ("clean", False), text
+    for text in ("my knee hurts", "tengo gripe", "diabetes", "MRN 5502981"):
+        assert screen(text, low).verdict == "medical", text
+    for text in ("kms", "quiero morirme", "me quiero suicidar"):
+        assert screen(text, low).show_crisis_resources, text
+    assert screen("could you call me back about the bill", low).show_crisis_resources
+
+
 def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
     """With both crisis lines under every score, text with no word ("[]", punctuation,
     emoji, an empty field) is neither a crisis nor shown the resources: its score is only

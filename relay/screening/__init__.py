@@ -38,7 +38,15 @@ from relay.screening._lexicon import (
     build_index,
     lines,
 )
-from relay.screening._model import CRISIS, MEDICAL, MODEL_FILE, Model, crisis_call, load_model
+from relay.screening._model import (
+    CRISIS,
+    MEDICAL,
+    MODEL_FILE,
+    Model,
+    crisis_call,
+    load_model,
+    medical_call,
+)
 from relay.screening._negation import Negation, load_negation
 from relay.screening._reasons import explain
 from relay.screening._text import TOKEN, fold
@@ -202,11 +210,12 @@ def _screen(text: str, lexicon: Lexicon, field: str) -> tuple[Screening, set[str
         for window, start, end, features in scored:
             score = window.disclosure
             alone = any(m.category not in FEATURE_ONLY for m in features.identifiers)
-            if not alone and score < limits["medical"]:
+            told = medical_call(score, limits, features)
+            if not alone and not told:
                 continue
             verdict = "medical"
             # the disclosure words of the window that scored highest, every identifier
-            which = MEDICAL if score >= limits["medical"] and start == m_start else -1
+            which = MEDICAL if told and start == m_start else -1
             found = explain(
                 body[start:end],
                 features,

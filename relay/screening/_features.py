@@ -57,6 +57,7 @@ SAID_OUTRIGHT = frozenset(
 )
 HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
 CRISIS_KINDS = frozenset("lex:" + kind for kind in GROUPS["crisis"])
+HEALTH_KINDS = frozenset("lex:" + kind for kind in GROUPS["health"])
 BRIEF = 3  # different words
 
 
@@ -65,12 +66,12 @@ def said_outright(features: Features) -> bool:
     return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
 
 
-def too_brief(features: Features) -> bool:
-    """Three different words or fewer ("not", "hello hello hello..."), none of them a crisis
-    word of the lexicon: too little for the network's score alone to be sure of a crisis
-    (few training messages are like this, and one ordinary word alone scores near the
-    network's bias for its length)."""
-    return len(features.words) <= BRIEF and not features.keys & CRISIS_KINDS
+def too_brief(features: Features, evidence: frozenset[str] = CRISIS_KINDS) -> bool:
+    """Three different words or fewer ("not", "hello hello hello..."), none of them a word
+    of the lexicon's ``evidence`` kinds (crisis, or health: ``HEALTH_KINDS``): too little
+    for the network's score alone (few training messages are like this, and one ordinary
+    word alone scores near the network's bias for its length)."""
+    return len(features.words) <= BRIEF and not features.keys & evidence
 
 
 def _length(count: int) -> str:

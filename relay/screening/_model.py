@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from relay.screening._features import Features, family, said_outright, too_brief
+from relay.screening._features import HEALTH_KINDS, Features, family, said_outright, too_brief
 from relay.screening._lexicon import LexiconError
 
 FAMILIES = ("w", "b", "p", "n", "o")
@@ -109,16 +109,29 @@ def crisis_call(
     score: float, thresholds: dict[str, float], features: Features
 ) -> tuple[bool, bool]:
     """(resources shown, sure of a crisis) for a crisis score. In the soft zone and over
-    it the resources are shown; sure over the line, unless the text is too brief for the
-    score alone, and anywhere in the soft zone when the crisis is said outright. Text
-    with no word at all ("[]", "!!!", emoji) has nothing the network reads: its score is
-    the network's bias, which may land in the soft zone, so it is never a crisis signal.
-    Screening and the training script's figures both decide here."""
+    it the resources are shown; sure over the line, and anywhere in the soft zone when
+    the crisis is said outright. Text too brief for the score alone (``too_brief``) is
+    never sure by it, and shows the resources only over the line: its score sits near
+    the network's bias, in the soft zone for "no", "Other" or "Mañana", the values of a
+    site's own select fields, which would flag every post that has them. Text with no
+    word at all ("[]", "!!!", emoji) has nothing the network reads, so it is never a
+    crisis signal. Screening and the training script's figures both decide here."""
     if not features.words:
         return False, False
-    shown = score >= thresholds["crisis_possible"]
-    over = score >= thresholds["crisis"] and not too_brief(features)
+    brief = too_brief(features)
+    shown = score >= thresholds["crisis" if brief else "crisis_possible"]
+    over = score >= thresholds["crisis"] and not brief
     return shown, shown and (over or said_outright(features))
+
+
+def medical_call(score: float, thresholds: dict[str, float], features: Features) -> bool:
+    """Whether a disclosure score reads as medical details: over the line, unless the
+    text is too brief for the score alone, with no health word of the lexicon and no
+    identifier ("ok bye", "never mind": refused as medical, they would name "ok" as the
+    detail). Screening and the training script's figures both decide here."""
+    if too_brief(features, HEALTH_KINDS) and not features.identifiers:
+        return False
+    return score >= thresholds["medical"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
