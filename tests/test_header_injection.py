@@ -131,9 +131,9 @@ def check_message(msg: EmailMessage, *, kind: str, verdict: str) -> None:
         expected |= URGENT_HEADERS
     if verdict == "medical":
         expected.add("X-Relay-Medical-Policy")
-    if kind == "urgent" and "Reply-To" not in msg:
-        # a crisis goes on past invalid fields: its notice then has no Reply-To (checked
-        # through HTTP in tests/test_safety_invariants.py)
+    if (kind == "urgent" or "X-Relay-Crisis" in msg) and "Reply-To" not in msg:
+        # a crisis or a possible crisis goes on past invalid fields: without a valid email
+        # it has no Reply-To (checked through HTTP in tests/test_safety_invariants.py)
         expected.discard("Reply-To")
     if "X-Relay-Crisis" in msg:  # the screening was unsure: delivered flagged, read first
         expected.add("X-Relay-Crisis")
