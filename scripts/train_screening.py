@@ -54,7 +54,13 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from relay.screening import default_lexicon_dir, detect_language  # noqa: E402
-from relay.screening._features import HEALTH_KINDS, Features, extract, names, too_brief  # noqa: E402
+from relay.screening._features import (  # noqa: E402
+    Features,
+    extract,
+    names,
+    too_brief,
+    unread_as_medical,
+)
 from relay.screening._identifiers import FEATURE_ONLY, load_identifiers  # noqa: E402
 from relay.screening._lexicon import build_index, lines  # noqa: E402
 from relay.screening._model import crisis_call, medical_call  # noqa: E402
@@ -271,7 +277,7 @@ def choose(rows: list[Row], scores: list[tuple[float, float]]) -> dict[str, floa
     shown = np.where(brief & (crisis_score < crisis), -np.inf, crisis_score)
     possible = _lowest(grid, within(shown, never, POSSIBLE_CLEAN_BUDGET, 1.0) & (grid <= crisis))
     decided = (reach >= crisis) | np.array([row.has_id for row in rows])
-    unread = [too_brief(r.features, HEALTH_KINDS) and not r.features.identifiers for r in rows]
+    unread = [unread_as_medical(row.features) for row in rows]
     medical = _lowest(
         grid,
         within(

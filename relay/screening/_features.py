@@ -74,6 +74,12 @@ def too_brief(features: Features, evidence: frozenset[str] = CRISIS_KINDS) -> bo
     return len(features.words) <= BRIEF and not features.keys & evidence
 
 
+def unread_as_medical(features: Features) -> bool:
+    """Too brief for the disclosure score alone: no health word of the lexicon and no
+    identifier ("ok bye", "never mind")."""
+    return too_brief(features, HEALTH_KINDS) and not features.identifiers
+
+
 def _length(count: int) -> str:
     if count <= 3:
         return "len:1-3"

@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from relay.screening._features import HEALTH_KINDS, Features, family, said_outright, too_brief
+from relay.screening._features import (
+    Features,
+    family,
+    said_outright,
+    too_brief,
+    unread_as_medical,
+)
 from relay.screening._lexicon import LexiconError
 
 FAMILIES = ("w", "b", "p", "n", "o")
@@ -129,9 +135,7 @@ def medical_call(score: float, thresholds: dict[str, float], features: Features)
     text is too brief for the score alone, with no health word of the lexicon and no
     identifier ("ok bye", "never mind": refused as medical, they would name "ok" as the
     detail). Screening and the training script's figures both decide here."""
-    if too_brief(features, HEALTH_KINDS) and not features.identifiers:
-        return False
-    return score >= thresholds["medical"]
+    return score >= thresholds["medical"] and not unread_as_medical(features)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from relay.screening._features import Features
+from relay.screening._features import GROUPS, Features
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._model import MEDICAL, Model, Scored
@@ -19,7 +19,7 @@ from relay.screening._text import TOKEN, fold_map
 MOST = 5  # features reported per verdict
 MAX_SPANS = 24  # occurrences reported per verdict
 MIN_WEIGHT = 0.05
-HEALTH_KINDS = frozenset({"condition", "symptom", "medication", "procedure", "care"})
+HEALTH_KINDS = frozenset(GROUPS["health"])  # lexicon kinds ("condition"), not feature keys
 
 
 @dataclass(frozen=True, slots=True)
