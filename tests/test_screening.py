@@ -225,6 +225,19 @@ def test_every_crisis_form_at_least_shows_resources(lexicon: Lexicon, text: str)
         assert "crisis.possible" in {r.category for r in result.reasons}
 
 
+LIGHT_TONE = ("{} lol", "{} jajaja", "not being morbid but {}", "{} \U0001f605", "jk {}",
+              "asking for a friend: {}", "{} xd", "no es por ser dramática pero {}")  # fmt: skip
+
+
+@pytest.mark.parametrize("text", CRISIS)
+def test_a_laugh_or_a_minimiser_never_hides_a_crisis(lexicon: Lexicon, text: str) -> None:
+    """Quiet crises are often written lightly ("lol", "not being morbid", "jajaja"); a
+    crisis written so still shows the resources."""
+    hidden = [t for t in (form.format(text) for form in LIGHT_TONE)
+              if not screen(t, lexicon).show_crisis_resources]  # fmt: skip
+    assert not hidden, f"{len(hidden)} light forms hid it"
+
+
 def test_lookalikes_are_mostly_not_crisis(lexicon: Lexicon) -> None:
     """Topic questions, history, quotations, jokes and cue words in everyday use are, at
     least 80% of them, not sent as crisis (they may still show the resources gently).
@@ -418,6 +431,9 @@ def _copy_lexicon(tmp_path: Path) -> Path:
         ("identifiers.tsv", "ssn\t(secretword\n"),
         ("linking.tsv", "secretword\n"),
         ("language_words.tsv", "fr\tsecretword\n"),
+        # a choice that folds to no word could never match
+        ("idioms.tsv", "resources\tsecretword (lol|\U0001f480)\n"),
+        ("crisis.tsv", "passive\tsecretword (and|&) more\n"),
     ],
 )
 def test_lexicon_errors_name_file_and_line_but_no_text(

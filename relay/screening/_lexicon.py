@@ -256,7 +256,14 @@ def expand(path: Path, number: int, phrase: str, kind: str) -> list[Phrase]:
                 needs += _needs(slots)
                 slots = []
                 continue
-            variants = [v for c in choices for v in _variants(c)]
+            variants = []
+            for choice in choices:
+                found = _variants(choice)
+                if not found and choice not in _BREAKS:
+                    # an emoji or a sign ("&") folds to no token: a choice that can
+                    # never match, written as if it could
+                    raise LexiconError(f"{path.name}:{number}: a choice with no word")
+                variants += found
             if len(variants) > _MAX_EXPANSIONS:
                 raise LexiconError(f"{path.name}:{number}: too many forms")
             if variants:
