@@ -19,7 +19,9 @@ from relay.screening._text import TOKEN, fold_map
 MOST = 5  # features reported per verdict
 MAX_SPANS = 24  # occurrences reported per verdict
 MIN_WEIGHT = 0.05
-HEALTH_KINDS = frozenset(GROUPS["health"])  # lexicon kinds ("condition"), not feature keys
+# Lexicon kinds ("condition"); _features.HEALTH_KINDS are the same as feature keys
+# ("lex:condition").
+_HEALTH_LEXICON = frozenset(GROUPS["health"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class _Wanted:
 def _health_terms(features: Features, index: PhraseIndex, stopwords: frozenset[str]) -> _Wanted:
     """Every health term of the lexicons in the text (its words and pairs)."""
     terms = _Wanted(set(), set(), set())
-    for phrase in index.phrases(features.words, features.pairs, HEALTH_KINDS):
+    for phrase in index.phrases(features.words, features.pairs, _HEALTH_LEXICON):
         words, pairs = phrase.units(features.words, features.pairs)
         terms.words.update(words - stopwords)
         terms.pairs.update(pairs)
@@ -110,7 +112,7 @@ def _occurrences(folded: str, word: str) -> Iterator[int]:
 
 def _category(word: str, index: PhraseIndex, default: str) -> str:
     kinds = index.single.get(word, ())
-    return next((k for k in sorted(HEALTH_KINDS) if k in kinds), default)
+    return next((k for k in sorted(_HEALTH_LEXICON) if k in kinds), default)
 
 
 def explain(
