@@ -177,6 +177,19 @@ def test_an_unsure_crisis_is_delivered_flagged_with_resources_shown(
     assert page.headers["location"] == "/f/contact/thanks?resources=1&lang=en"
 
 
+@pytest.mark.parametrize("plea", ["help me", "Socorro", "AYÚDENME"])
+def test_a_bare_plea_gets_the_resources_and_reaches_staff_flagged(
+    client_for: Client, tmp_path: Path, plea: str
+) -> None:
+    """A message that is only a plea for help is never answered with a plain thank-you:
+    the visitor sees the resources and staff get it marked (or as a crisis)."""
+    response = client_for().post("/f/contact", json={**GOOD, "message": plea})
+    assert response.status_code == 202, response.text
+    assert response.json()["resources"]
+    (row,) = rows(tmp_path)
+    assert row["id"].endswith(".urgent") or "X-Relay-Crisis: possible" in mail(row)
+
+
 @pytest.mark.parametrize("policy", ["reject", "redact", "flag"])
 def test_a_possible_crisis_with_invalid_fields_reaches_staff_with_the_valid_ones(
     client_for: Client, tmp_path: Path, policy: str

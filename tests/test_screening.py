@@ -434,6 +434,8 @@ def _copy_lexicon(tmp_path: Path) -> Path:
         # a choice that folds to no word could never match
         ("idioms.tsv", "resources\tsecretword (lol|\U0001f480)\n"),
         ("crisis.tsv", "passive\tsecretword (and|&) more\n"),
+        # a gap is an item of its own: inside a choice it would silently be dropped
+        ("crisis_context.tsv", "history\tsecretword (ago|... later)\n"),
     ],
 )
 def test_lexicon_errors_name_file_and_line_but_no_text(
@@ -447,6 +449,33 @@ def test_lexicon_errors_name_file_and_line_but_no_text(
         load_lexicon(directory)
     assert file in str(caught.value)
     assert "secretword" not in str(caught.value)
+
+
+def _kinds(lexicon: Lexicon, text: str) -> set[str]:
+    """The lexicon kinds of a lower-case ASCII text (its words and adjacent pairs)."""
+    tokens = text.split()
+    pairs = {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
+    return lexicon.index.kinds(set(tokens), pairs)
+
+
+@pytest.mark.parametrize(
+    ("text", "history"),
+    [
+        ("i attempted suicide in 2015", True),
+        ("i wanted to kill myself when i was 15", True),
+        ("i wanted to kill myself when i was younger", True),
+        ("i am 5 years sober", True),
+        ("i took pills 3 months ago", True),
+        # "in <year>" once read as "in" alone: every crisis with an "in" was history
+        ("i want to kill myself in my room", False),
+        ("i cut myself in the bathroom", False),
+        ("i am in 15 minutes from the bridge", False),
+    ],
+)
+def test_year_and_number_stand_for_digits(lexicon: Lexicon, text: str, history: bool) -> None:
+    """<year> and <number> in a lexicon phrase match a year or a number as a word, never
+    the words around them alone."""
+    assert ("ctx.history" in _kinds(lexicon, text)) is history
 
 
 def test_model_file_errors_name_the_file_but_no_text(tmp_path: Path) -> None:
@@ -524,19 +553,37 @@ def test_brief_text_in_the_soft_zone_alone_is_no_crisis_signal_and_not_medical(
     a site's own select fields ("no", "Other", "Mañana") show no resources (they would
     flag every post that has them), and "ok bye" or "never mind" are not medical details;
     a health word or an identifier still makes brief text medical, a crisis word of the
-    lexicon still shows the resources."""
+    lexicon or a bare plea ("help me") still shows the resources."""
     model = replace(
         lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": -60.0, "medical": -60.0}
     )
     low = replace(lexicon, model=model)
-    for text in ("no", "Other", "Mañana", "ok bye", "never mind", "x", "Dr. Smith"):
+    selects = ("no", "Other", "Mañana", "ok bye", "never mind", "x", "Dr. Smith", "Help", "SOS")
+    for text in (*selects, "Ayuda", "help with billing"):
         result = screen(text, low)
         assert (result.verdict, result.show_crisis_resources) == ("clean", False), text
     for text in ("my knee hurts", "tengo gripe", "diabetes", "MRN 5502981"):
         assert screen(text, low).verdict == "medical", text
-    for text in ("kms", "quiero morirme", "me quiero suicidar"):
+    pleas = ("help me", "HELP ME PLEASE", "please help", "ayúdenme", "socorro", "necesito ayuda")
+    for text in ("kms", "quiero morirme", "me quiero suicidar", *pleas):
         assert screen(text, low).show_crisis_resources, text
     assert screen("could you call me back about the bill", low).show_crisis_resources
+
+
+def test_a_bare_plea_always_shows_the_resources(lexicon: Lexicon) -> None:
+    """A plea ("help me", "socorro") typed alone shows the resources (and flags the message)
+    whatever the network scores it, in English and in Spanish, in capitals or without
+    accents; a site's own select values ("Help", "Ayuda", "SOS") and brief requests
+    for help with something do not."""
+    model = replace(
+        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": 50.0, "medical": 50.0}
+    )
+    high = replace(lexicon, model=model)
+    pleas = ("help me", "HELP ME", "Please help!", "ayúdenme", "AYUDAME", "socorro", "auxilio")
+    for text in (*pleas, "necesito ayuda", "ayuda por favor"):
+        assert screen(text, high).show_crisis_resources, text
+    for text in ("Help", "Ayuda", "SOS", "help with billing", "ayuda con mi cita"):
+        assert not screen(text, high).show_crisis_resources, text
 
 
 def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:

@@ -57,6 +57,9 @@ SAID_OUTRIGHT = frozenset(
 )
 HISTORY = frozenset({"lex:crisis.history", "lex:ctx.history"})
 CRISIS_KINDS = frozenset("lex:" + kind for kind in GROUPS["crisis"])
+# Enough for brief text to reach the crisis score's soft zone: a crisis word, or a bare
+# plea ("help me", "socorro"; config/screening/pleas.txt).
+CRISIS_EVIDENCE = CRISIS_KINDS | {"lex:plea"}
 HEALTH_KINDS = frozenset("lex:" + kind for kind in GROUPS["health"])
 BRIEF = 3  # different words
 
@@ -66,12 +69,18 @@ def said_outright(features: Features) -> bool:
     return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
 
 
-def too_brief(features: Features, evidence: frozenset[str] = CRISIS_KINDS) -> bool:
+def too_brief(features: Features, evidence: frozenset[str] = CRISIS_EVIDENCE) -> bool:
     """Three different words or fewer ("not", "hello hello hello..."), none of them a word
-    of the lexicon's ``evidence`` kinds (crisis, or health: ``HEALTH_KINDS``): too little
+    of the lexicon's ``evidence`` kinds (crisis or a plea, or health: ``HEALTH_KINDS``): too little
     for the network's score alone (few training messages are like this, and one ordinary
     word alone scores near the network's bias for its length)."""
     return len(features.words) <= BRIEF and not features.keys & evidence
+
+
+def bare_plea(features: Features) -> bool:
+    """Brief text that is a plea for help ("help me", "socorro", "ayúdenme"): whatever the
+    score, the visitor sees the resources and staff see the message flagged."""
+    return len(features.words) <= BRIEF and "lex:plea" in features.keys
 
 
 def unread_as_medical(features: Features) -> bool:

@@ -1,11 +1,12 @@
 """The lexicons of config/screening as features: which kinds of phrase a text contains.
 
-Each phrase expands to the words and word pairs it needs (a ``...`` gap or a ``<year>``
-starts a new segment). A text contains the phrase when it contains all of them, in any
-order: a bag match, enough for a feature, and it costs set operations, never a scan per
-phrase. Each phrase is filed under one of its units (a word pair without stopwords when
-there is one), so a text only ever checks the phrases whose rarest unit it contains.
-Linear in the length of the text. Pure: only load() reads files.
+Each phrase expands to the words and word pairs it needs (a ``...`` gap starts a new
+segment; ``<year>`` and ``<number>`` stand for the numbers they name, as words). A text
+contains the phrase when it contains all of them, in any order: a bag match, enough for
+a feature, and it costs set operations, never a scan per phrase. Each phrase is filed
+under one of its units (a word pair without stopwords when there is one), so a text only
+ever checks the phrases whose rarest unit it contains. Linear in the length of the text.
+Pure: only load() reads files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ PLAIN_FILES = {
     "medication_stoplist.txt": "stop",
     "pitch_cues.txt": "pitch",
     "topic_frames.txt": "topic",
+    "pleas.txt": "plea",
 }
 # kind<TAB>phrase files: the kind is prefixed ("crisis.passive", "neg.pre").
 KIND_FILES = {
@@ -73,7 +75,12 @@ _STAR_ENDINGS = (
 _MAX_EXPANSIONS = 20_000
 _ITEM = re.compile(r"\(([^()\[\]]*)\)|\[([^()\[\]]*)\]|([^\s()\[\]]+)")
 _DEFINE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_BREAKS = frozenset({"...", "<year>", "<number>"})
+_GAP = "..."
+# What <year> and <number> stand for: tokens, so "in <year>" is the pairs "in 1990"...
+_NUMBERS = {
+    "<year>": [str(year) for year in range(1940, 2040)],
+    "<number>": [str(n) for n in range(301)],  # an age, a count, a pulse
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +209,12 @@ def _options(path: Path, number: int, phrase: str) -> list[tuple[list[str], bool
 def _variants(choice: str) -> list[tuple[str, ...]]:
     """The token sequences one choice stands for ("overdos*" has several endings)."""
     per_word = [
-        [word[:-1] + end for end in _STAR_ENDINGS] if word.endswith("*") else [word]
+        _NUMBERS[word]
+        if word in _NUMBERS
+        else [word[:-1] + end for end in _STAR_ENDINGS]
+        if word.endswith("*")
+        else [word]
         for word in choice.split()
-        if word not in _BREAKS
     ]
     result = []
     for words in product(*per_word):
@@ -252,18 +262,18 @@ def expand(path: Path, number: int, phrase: str, kind: str) -> list[Phrase]:
         for i, (choices, _) in enumerate(options):
             if i in dropped:
                 continue
-            if choices in (["..."], ["<year>"], ["<number>"]):
+            if choices == [_GAP]:
                 needs += _needs(slots)
                 slots = []
                 continue
             variants = []
             for choice in choices:
+                if _GAP in choice.split():
+                    raise LexiconError(f"{path.name}:{number}: a gap inside a choice")
                 found = _variants(choice)
-                if not found and choice not in _BREAKS:
+                if not found:
                     # an emoji or a sign ("&") folds to no token: a choice that can
-                    # never match, written as if it could. (A gap or <number> inside
-                    # an alternation never matches either; crisis_context.tsv has one,
-                    # left until the next retraining, as mending it moves the model.)
+                    # never match, written as if it could
                     raise LexiconError(f"{path.name}:{number}: a choice with no word")
                 variants += found
             if len(variants) > _MAX_EXPANSIONS:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from relay.screening._features import (
     Features,
+    bare_plea,
     family,
     said_outright,
     too_brief,
@@ -121,11 +122,12 @@ def crisis_call(
     the network's bias, in the soft zone for "no", "Other" or "Mañana", the values of a
     site's own select fields, which would flag every post that has them. Text with no
     word at all ("[]", "!!!", emoji) has nothing the network reads, so it is never a
-    crisis signal. Screening and the training script's figures both decide here."""
+    crisis signal. A bare plea ("help me", "socorro") always shows the resources.
+    Screening and the training script's figures both decide here."""
     if not features.words:
         return False, False
     brief = too_brief(features)
-    shown = score >= thresholds["crisis" if brief else "crisis_possible"]
+    shown = score >= thresholds["crisis" if brief else "crisis_possible"] or bare_plea(features)
     over = score >= thresholds["crisis"] and not brief
     return shown, shown and (over or said_outright(features))
 
