@@ -86,7 +86,8 @@ LABELS = ("clean", "medical", "crisis")
 # 11 more of their 1,290 crises (96.3% -> 97.1% and 98.4% -> 99.4% in the two rounds) for
 # 5 more of their 2,040 clean messages sent as crisis (1.26% -> 1.55%, 1.78% -> 1.98%);
 # the crises it adds were in the soft zone, shown the resources but sent without the
-# urgent notice. Crises come first; over 1.25% nothing more was gained out of fold.
+# urgent notice. Crises come first. 1.25% would add little (crises 98.68% -> 98.73% and the
+# independent writers' clean sent as crisis 1.07% -> 1.13% out of fold, one deal).
 CRISIS_CLEAN_BUDGET = 0.02
 CRISIS_INDEPENDENT_BUDGET = 0.01
 POSSIBLE_CLEAN_BUDGET = 0.03
