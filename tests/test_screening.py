@@ -582,6 +582,15 @@ def test_a_bare_plea_always_shows_the_resources(lexicon: Lexicon) -> None:
     pleas = ("help me", "HELP ME", "Please help!", "ayúdenme", "AYUDAME", "socorro", "auxilio")
     for text in (*pleas, "necesito ayuda", "ayuda por favor"):
         assert screen(text, high).show_crisis_resources, text
+    # the plea itself is the reason staff see, though the network weighed it low here
+    for text, span in (
+        ("help me", "help me"),
+        ("Please help!", "Please help"),
+        ("socorro", "socorro"),
+    ):
+        reasons = screen(text, high).reasons
+        assert [text[r.start : r.end] for r in reasons] == [span], text
+        assert [r.category for r in reasons] == ["crisis.possible"], text
     for text in ("Help", "Ayuda", "SOS", "help with billing", "ayuda con mi cita"):
         assert not screen(text, high).show_crisis_resources, text
 

@@ -10,10 +10,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from relay.screening._features import GROUPS, Features
+from relay.screening._features import GROUPS, Features, bare_plea
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
-from relay.screening._model import MEDICAL, Model, Scored
+from relay.screening._model import CRISIS, MEDICAL, Model, Scored
 from relay.screening._text import TOKEN, fold_map
 
 MOST = 5  # features reported per verdict
@@ -22,6 +22,7 @@ MIN_WEIGHT = 0.05
 # Lexicon kinds ("condition"); _features.HEALTH_KINDS are the same as feature keys
 # ("lex:condition").
 _HEALTH_LEXICON = frozenset(GROUPS["health"])
+_PLEA = frozenset({"plea"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +42,12 @@ class _Wanted:
         return bool(self.words or self.pairs or self.prefixes)
 
 
-def _health_terms(features: Features, index: PhraseIndex, stopwords: frozenset[str]) -> _Wanted:
-    """Every health term of the lexicons in the text (its words and pairs)."""
+def _terms(
+    features: Features, index: PhraseIndex, stopwords: frozenset[str], kinds: frozenset[str]
+) -> _Wanted:
+    """Every term of these lexicon kinds in the text (its words and pairs)."""
     terms = _Wanted(set(), set(), set())
-    for phrase in index.phrases(features.words, features.pairs, _HEALTH_LEXICON):
+    for phrase in index.phrases(features.words, features.pairs, kinds):
         words, pairs = phrase.units(features.words, features.pairs)
         terms.words.update(words - stopwords)
         terms.pairs.update(pairs)
@@ -67,10 +70,16 @@ def _choose(
         # terms, they alone are shown: the words that only made the model sure ("I was",
         # "last year", "tengo") are no health detail, and masking them mangles the text.
         # (Looked for first: when there are some, the weights need not be computed.)
-        terms = _health_terms(features, index, stopwords)
+        terms = _terms(features, index, stopwords, _HEALTH_LEXICON)
         if terms:
             return terms
-    wanted = _Wanted(set(), set(), set())
+    # A bare plea shows the resources whatever its score (_model.crisis_call), so the plea
+    # itself is the reason, even when the network weighed it low ("socorro").
+    wanted = (
+        _terms(features, index, stopwords, _PLEA)
+        if which == CRISIS and bare_plea(features)
+        else _Wanted(set(), set(), set())
+    )
     chosen = size = 0
     for _, family, key in model.weighed(scored, which, 4 * MOST):
         if chosen >= MOST:
