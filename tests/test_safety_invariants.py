@@ -31,6 +31,12 @@ TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}
 CRISIS = "I don't want to live anymore. I have saved up my pills and I plan to take them tonight."
 CAPITALS = "I AM SUICIDAL AND I NEED HELP NOW. I HAVE BIPOLAR DISORDER AND TAKE LITHIUM 600 MG."
 MEDICAL = "I was diagnosed with bipolar disorder last year and I take lithium 600 mg."
+# A crisis stated in the first person in a light tone, beside a health word: the network
+# scores it far below the soft zone; the statement makes it a crisis.
+LIGHT = (
+    "Sorry for the casual tone, funny week honestly, but I am currently suicidal and my "
+    "psychiatrist retired last month. Do you do quick intakes or is quick like the DMV? lol"
+)
 # Past history and a medication: the screening asks for the resources, short of a crisis.
 UNSURE = "I tried to kill myself three years ago. I take lithium 600 mg now."
 BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -145,7 +151,7 @@ def test_a_crisis_browser_post_with_invalid_fields_goes_to_the_support_page(
     assert response.headers["location"] == "/f/contact/support?lang=en"
 
 
-@pytest.mark.parametrize("message", [CAPITALS, CRISIS + " " + MEDICAL])
+@pytest.mark.parametrize("message", [CAPITALS, CRISIS + " " + MEDICAL, LIGHT])
 def test_a_crisis_wins_over_medical_under_reject(
     client_for: Client, tmp_path: Path, message: str
 ) -> None:

@@ -595,6 +595,49 @@ def test_a_bare_plea_always_shows_the_resources(lexicon: Lexicon) -> None:
         assert not screen(text, high).show_crisis_resources, text
 
 
+STATED = (
+    "Kind of funny timing but I am actively suicidal and my therapist moved away. Intakes?",
+    "lol im literally suicidal rn, do u have openings tmrw",
+    "I've been having suicidal thoughts since Monday, is there a same-day slot?",
+    "I have constant suicidal thoughts, what does intake look like",
+    "Hola, ando medio suicida jaja, tienen cita hoy?",
+    "Me siento suicida y no sé qué hacer",
+    "Tengo ideas suicidas desde hace una semana, ¿cuánto cuesta la consulta?",
+    "SIGO TENIENDO PENSAMIENTOS SUICIDAS. ME PUEDEN LLAMAR?",
+)
+NOT_STATED = (
+    "Why does the nurse always ask whether I am having suicidal thoughts before a drip?",
+    "Is there a number to call if I am having thoughts of suicide after hours?",
+    "No tengo ideas suicidas. ¿La ketamina ayuda con las pesadillas?",
+    "I do not think I am suicidal, just exhausted",
+    "Do you treat people who feel suicidal? I'm a student writing a paper.",
+    "Si tengo ideas suicidas, ¿a quién llamo?",
+    "I have a question: do people having suicidal thoughts qualify?",
+    "I'm a nurse applying for the RN role; I have experience with actively suicidal patients.",
+)
+
+
+def test_a_crisis_stated_in_the_first_person_is_a_crisis_whatever_the_score(
+    lexicon: Lexicon,
+) -> None:
+    """ "I'm actively suicidal" or "tengo ideas suicidas" is a crisis even when the network
+    scores it under every line (a light tone once put one far below the soft zone, and
+    it was refused as medical), with its crisis word as the reason. Not when negated,
+    put as a condition ("if I'm", "whether I'm", "si tengo") or said of other people."""
+    model = replace(
+        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": 50.0, "medical": 50.0}
+    )
+    high = replace(lexicon, model=model)
+    for text in STATED:
+        result = screen(text, high)
+        assert (result.verdict, result.show_crisis_resources) == ("crisis", True), text
+        words = {text[r.start : r.end].lower() for r in result.reasons}
+        assert words and words <= {"suicidal", "suicida", "suicidas"}, text
+        assert {r.category for r in result.reasons} == {"crisis"}, text
+    for text in NOT_STATED:
+        assert screen(text, high).verdict != "crisis", text
+
+
 def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
     """With both crisis lines under every score, text with no word ("[]", punctuation,
     emoji, an empty field) is neither a crisis nor shown the resources: its score is only

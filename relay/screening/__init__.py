@@ -10,7 +10,8 @@ scores, crisis and disclosure:
    different words or fewer only with a crisis word of the lexicon: the score alone is
    not enough); in the soft zone below it the resources are shown and a
    ``crisis.possible`` reason flags it for staff, unless the crisis is said outright in
-   the lexicon's words (``crisis``);
+   the lexicon's words (``crisis``); a crisis stated in the first person, now ("I'm
+   actively suicidal", "tengo ideas suicidas"), is ``crisis`` whatever the score;
 2. identifiers (date of birth, SSN, record and member numbers, MBI, ICD-10 codes, labs
    and vitals) make a message ``medical`` on their own;
 3. the disclosure score decides ``medical`` otherwise.

@@ -64,9 +64,39 @@ HEALTH_KINDS = frozenset("lex:" + kind for kind in GROUPS["health"])
 BRIEF = 3  # different words
 
 
+# A crisis stated in the first person, now (crisis.tsv, "stated"), and what cancels the rule:
+# the writer in a condition ("if I'm", "whether I'm"), or a word of the statement negated
+# ("no tengo ideas suicidas", "I don't think I am suicidal": "!tengo", "!am").
+STATED = "lex:crisis.stated"
+# The crisis words of such a statement: its reason spans (relay/screening/_reasons.py)
+STATED_WORDS = frozenset(
+    ("suicidal", "suicidle", "sucidal", "suisidal", "suicida", "suicidas", "suicide",
+     "suicidio", "suicidarme", "killing", "ending")
+)  # fmt: skip
+_CONDITIONAL = "lex:ctx.conditional"
+# Read by the rule alone, never by the network (names()): a rule on top of it, measured as
+# such, which a retraining does not turn into one more feature among thousands.
+RULE_ONLY = frozenset({STATED, _CONDITIONAL})
+_NEGATED_STATEMENT = frozenset(
+    "!" + word
+    for word in (
+        "i", "im", "am", "feel", "have", "having", "estoy", "siento", "ando", "sigo", "tengo",
+        "teniendo", "suicidal", "suicida", "suicidas", "thoughts", "ideas", "pensamientos",
+    )
+)  # fmt: skip
+
+
 def said_outright(features: Features) -> bool:
     """A crisis said in the lexicon's words ("I am suicidal", "me corté"), not as history."""
     return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
+
+
+def stated_now(features: Features) -> bool:
+    """A crisis stated in the first person, now ("I'm actively suicidal", "tengo ideas
+    suicidas"), not negated and not in a condition: a crisis whatever the network scores (a
+    light tone beside it once scored one far below the soft zone)."""
+    keys = features.keys
+    return STATED in keys and _CONDITIONAL not in keys and keys.isdisjoint(_NEGATED_STATEMENT)
 
 
 def too_brief(features: Features, evidence: frozenset[str] = CRISIS_EVIDENCE) -> bool:
@@ -148,5 +178,6 @@ def family(key: str) -> str:
 
 
 def names(features: Features) -> list[str]:
-    """Every feature as one string, "family<TAB>key" (for training and the model file)."""
-    return [f"{family(k)}\t{k}" for k in features.keys]
+    """Every feature as one string, "family<TAB>key" (for training and the model file),
+    but the rule's own kinds: the network never reads them (scoring skips keys it lacks)."""
+    return [f"{family(k)}\t{k}" for k in features.keys if k not in RULE_ONLY]

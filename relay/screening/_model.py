@@ -31,6 +31,7 @@ from relay.screening._features import (
     bare_plea,
     family,
     said_outright,
+    stated_now,
     too_brief,
     unread_as_medical,
 )
@@ -122,10 +123,13 @@ def crisis_call(
     the network's bias, in the soft zone for "no", "Other" or "Mañana", the values of a
     site's own select fields, which would flag every post that has them. Text with no
     word at all ("[]", "!!!", emoji) has nothing the network reads, so it is never a
-    crisis signal. A bare plea ("help me", "socorro") always shows the resources.
-    Screening and the training script's figures both decide here."""
+    crisis signal. A bare plea ("help me", "socorro") always shows the resources; a crisis
+    stated in the first person, now ("I'm actively suicidal"; ``stated_now``), is always
+    sure. Screening and the training script's figures both decide here."""
     if not features.words:
         return False, False
+    if stated_now(features):
+        return True, True
     brief = too_brief(features)
     shown = score >= thresholds["crisis" if brief else "crisis_possible"] or bare_plea(features)
     over = score >= thresholds["crisis"] and not brief

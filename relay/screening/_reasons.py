@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from relay.screening._features import GROUPS, Features, bare_plea
+from relay.screening._features import GROUPS, STATED_WORDS, Features, bare_plea, stated_now
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._model import CRISIS, MEDICAL, Model, Scored
@@ -73,13 +73,19 @@ def _choose(
         terms = _terms(features, index, stopwords, _HEALTH_LEXICON)
         if terms:
             return terms
-    # A bare plea shows the resources whatever its score (_model.crisis_call), so the plea
-    # itself is the reason, even when the network weighed it low ("socorro").
-    wanted = (
-        _terms(features, index, stopwords, _PLEA)
-        if which == CRISIS and bare_plea(features)
-        else _Wanted(set(), set(), set())
-    )
+    # A crisis stated in the first person is sure, and a bare plea shows the resources,
+    # whatever the score (_model.crisis_call), so the statement's crisis words ("suicidal",
+    # "ideas suicidas"; the phrase's other words, "I am", are as often found elsewhere) or
+    # the plea are reasons, even when the network weighed them low. Under the network's own
+    # line the statement alone is: the words it weighed there may be the light tone beside
+    # it ("kind of funny").
+    wanted = _Wanted(set(), set(), set())
+    if which == CRISIS and stated_now(features):
+        wanted.words.update(features.words & STATED_WORDS)
+        if scored.crisis < model.thresholds["crisis"]:
+            return wanted
+    elif which == CRISIS and bare_plea(features):
+        wanted = _terms(features, index, stopwords, _PLEA)
     chosen = size = 0
     for _, family, key in model.weighed(scored, which, 4 * MOST):
         if chosen >= MOST:
