@@ -604,12 +604,17 @@ STATED = (
     "Me siento suicida y no sé qué hacer",
     "Tengo ideas suicidas desde hace una semana, ¿cuánto cuesta la consulta?",
     "SIGO TENIENDO PENSAMIENTOS SUICIDAS. ME PUEDEN LLAMAR?",
+    "I'm suicidal and I don't have anyone to talk to",
+    "I'm suicidal. I don't think I can go on",
 )
 NOT_STATED = (
     "Why does the nurse always ask whether I am having suicidal thoughts before a drip?",
     "Is there a number to call if I am having thoughts of suicide after hours?",
     "No tengo ideas suicidas. ¿La ketamina ayuda con las pesadillas?",
     "I do not think I am suicidal, just exhausted",
+    "I don't think I'm suicidal, just tired",
+    "I'm not sure I'm suicidal but something is wrong",
+    "I'm not suicidal, I just want help sleeping",
     "Do you treat people who feel suicidal? I'm a student writing a paper.",
     "Si tengo ideas suicidas, ¿a quién llamo?",
     "I have a question: do people having suicidal thoughts qualify?",

@@ -65,8 +65,10 @@ BRIEF = 3  # different words
 
 
 # A crisis stated in the first person, now (crisis.tsv, "stated"), and what cancels the rule:
-# the writer in a condition ("if I'm", "whether I'm"), or a word of the statement negated
-# ("no tengo ideas suicidas", "I don't think I am suicidal": "!tengo", "!am").
+# the writer in a condition ("if I'm", "whether I'm"), or the statement's verb or crisis word
+# negated ("no tengo ideas suicidas", "I don't think I'm suicidal": "!tengo", "!m"). Not
+# other words a negation reaches: "I'm suicidal and I don't have anyone" ("!have") and "I
+# don't think I can go on" ("!i") stay crises.
 STATED = "lex:crisis.stated"
 # The crisis words of such a statement: its reason spans (relay/screening/_reasons.py)
 STATED_WORDS = frozenset(
@@ -80,9 +82,9 @@ RULE_ONLY = frozenset({STATED, _CONDITIONAL})
 _NEGATED_STATEMENT = frozenset(
     "!" + word
     for word in (
-        "i", "im", "am", "feel", "have", "having", "estoy", "siento", "ando", "sigo", "tengo",
-        "teniendo", "suicidal", "suicida", "suicidas", "thoughts", "ideas", "pensamientos",
-    )
+        "m", "im", "am", "estoy", "siento", "ando", "sigo", "tengo", "teniendo", "suicidal",
+        "suicida", "suicidas",
+    )  # "I'm" is the tokens "i" and "m"
 )  # fmt: skip
 
 
