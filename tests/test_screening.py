@@ -271,6 +271,13 @@ def test_identifiers_count_alone(lexicon: Lexicon, text: str, category: str) -> 
     assert category in {r.category for r in result.reasons}
 
 
+def _at_lines(lexicon: Lexicon, *, crisis: float, possible: float, medical: float) -> Lexicon:
+    """The shipped lexicon and network with the thresholds moved, so that a case does not
+    hang on where a retraining puts the lines."""
+    lines = {"crisis": crisis, "crisis_possible": possible, "medical": medical}
+    return replace(lexicon, model=replace(lexicon.model, thresholds=lines))
+
+
 def test_a_soft_crisis_shows_resources_and_flags_it(lexicon: Lexicon) -> None:
     """In the soft zone (here every score: the crisis line moved above them all, so the
     case does not hang on where a retraining puts the lines): resources shown, a
@@ -533,10 +540,7 @@ def test_brief_text_over_the_crisis_line_is_only_a_possible_crisis(lexicon: Lexi
     the resources and the flag (possible crisis) but no crisis verdict from its score
     alone; said outright in the lexicon's words it is a crisis, with a crisis word of the
     lexicon over the line too (danger now: "mom overdosed"), and a longer text is."""
-    model = replace(
-        lexicon.model, thresholds={"crisis": -50.0, "crisis_possible": -60.0, "medical": 50.0}
-    )
-    low = replace(lexicon, model=model)
+    low = _at_lines(lexicon, crisis=-50.0, possible=-60.0, medical=50.0)
     for text in ("not", "ya", "hello " * 500, "stop calling me"):
         result = screen(text, low)
         assert (result.verdict, result.show_crisis_resources) == ("clean", True), text[:20]
@@ -554,10 +558,7 @@ def test_brief_text_in_the_soft_zone_alone_is_no_crisis_signal_and_not_medical(
     flag every post that has them), and "ok bye" or "never mind" are not medical details;
     a health word or an identifier still makes brief text medical, a crisis word of the
     lexicon or a bare plea ("help me") still shows the resources."""
-    model = replace(
-        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": -60.0, "medical": -60.0}
-    )
-    low = replace(lexicon, model=model)
+    low = _at_lines(lexicon, crisis=50.0, possible=-60.0, medical=-60.0)
     selects = ("no", "Other", "Mañana", "ok bye", "never mind", "x", "Dr. Smith", "Help", "SOS")
     for text in (*selects, "Ayuda", "help with billing"):
         result = screen(text, low)
@@ -575,10 +576,7 @@ def test_a_bare_plea_always_shows_the_resources(lexicon: Lexicon) -> None:
     whatever the network scores it, in English and in Spanish, in capitals or without
     accents; a site's own select values ("Help", "Ayuda", "SOS") and brief requests
     for help with something do not."""
-    model = replace(
-        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": 50.0, "medical": 50.0}
-    )
-    high = replace(lexicon, model=model)
+    high = _at_lines(lexicon, crisis=50.0, possible=50.0, medical=50.0)
     pleas = ("help me", "HELP ME", "Please help!", "ayúdenme", "AYUDAME", "socorro", "auxilio")
     for text in (*pleas, "necesito ayuda", "ayuda por favor"):
         assert screen(text, high).show_crisis_resources, text
@@ -629,10 +627,7 @@ def test_a_crisis_stated_in_the_first_person_is_a_crisis_whatever_the_score(
     scores it under every line (a light tone once put one far below the soft zone, and
     it was refused as medical), with its crisis word as the reason. Not when negated,
     put as a condition ("if I'm", "whether I'm", "si tengo") or said of other people."""
-    model = replace(
-        lexicon.model, thresholds={"crisis": 50.0, "crisis_possible": 50.0, "medical": 50.0}
-    )
-    high = replace(lexicon, model=model)
+    high = _at_lines(lexicon, crisis=50.0, possible=50.0, medical=50.0)
     for text in STATED:
         result = screen(text, high)
         assert (result.verdict, result.show_crisis_resources) == ("crisis", True), text
@@ -648,10 +643,7 @@ def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
     emoji, an empty field) is neither a crisis nor shown the resources: its score is only
     the network's bias (a retraining once put that bias in the soft zone, and a script's
     "spans": "[]" field showed the crisis resources)."""
-    model = replace(
-        lexicon.model, thresholds={"crisis": -50.0, "crisis_possible": -60.0, "medical": 50.0}
-    )
-    low = replace(lexicon, model=model)
+    low = _at_lines(lexicon, crisis=-50.0, possible=-60.0, medical=50.0)
     for text in ("[]", "", "!!!", "...", "\U0001f622\U0001f622", " \n\t "):
         result = screen(text, low)
         assert (result.verdict, result.show_crisis_resources) == ("clean", False), repr(text)

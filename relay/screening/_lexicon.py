@@ -206,18 +206,20 @@ def _options(path: Path, number: int, phrase: str) -> list[tuple[list[str], bool
     return options
 
 
+def _forms(word: str) -> list[str]:
+    """What one word of a phrase stands for: ``<year>`` and ``<number>`` the numbers,
+    "overdos*" its endings, any other word itself."""
+    if word in _NUMBERS:
+        return _NUMBERS[word]
+    if word.endswith("*"):
+        return [word[:-1] + end for end in _STAR_ENDINGS]
+    return [word]
+
+
 def _variants(choice: str) -> list[tuple[str, ...]]:
     """The token sequences one choice stands for ("overdos*" has several endings)."""
-    per_word = [
-        _NUMBERS[word]
-        if word in _NUMBERS
-        else [word[:-1] + end for end in _STAR_ENDINGS]
-        if word.endswith("*")
-        else [word]
-        for word in choice.split()
-    ]
     result = []
-    for words in product(*per_word):
+    for words in product(*map(_forms, choice.split())):
         tokens = tuple(t for w in words for t in TOKEN.findall(fold(w)))
         if tokens:
             result.append(tokens)
