@@ -638,6 +638,37 @@ def test_a_crisis_stated_in_the_first_person_is_a_crisis_whatever_the_score(
         assert screen(text, high).verdict != "crisis", text
 
 
+def test_the_first_person_rule_reads_its_words_from_the_lexicon(
+    lexicon: Lexicon, tmp_path: Path
+) -> None:
+    """What cancels the rule and what it names as the reason are crisis.tsv's
+    ``stated_key`` and ``stated_word`` lines, not words in code: with "m" gone from the
+    keys, "I don't think I'm suicidal" (whose negation reaches "m") is stated; with
+    "suicidal" gone from the words, the reasons are the words the network weighed."""
+    directory = _copy_lexicon(tmp_path)
+    crisis = directory / "crisis.tsv"
+    lines = crisis.read_text(encoding="utf-8").splitlines()
+    keys = [i for i, line in enumerate(lines) if line.startswith("stated_key\t")]
+    words = [i for i, line in enumerate(lines) if line.startswith("stated_word\t")]
+    assert len(keys) == len(words) == 1
+    lines[keys[0]] = lines[keys[0]].replace("(m|", "(")
+    lines[words[0]] = lines[words[0]].replace("(suicidal|", "(")
+    crisis.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    edited = load_lexicon(directory)
+    high = _at_lines(lexicon, crisis=50.0, possible=50.0, medical=50.0)
+    edited_high = _at_lines(edited, crisis=50.0, possible=50.0, medical=50.0)
+    negated = "I don't think I'm suicidal, just tired"
+    assert screen(negated, high).verdict != "crisis"
+    assert screen(negated, edited_high).verdict == "crisis"
+    stated = "I'm suicidal and I don't have anyone to talk to"
+
+    def named(lex: Lexicon) -> set[str]:
+        return {stated[r.start : r.end].lower() for r in screen(stated, lex).reasons}
+
+    assert named(high) == {"suicidal"}
+    assert named(edited_high) != {"suicidal"}
+
+
 def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
     """With both crisis lines under every score, text with no word ("[]", punctuation,
     emoji, an empty field) is neither a crisis nor shown the resources: its score is only

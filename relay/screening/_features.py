@@ -49,6 +49,10 @@ class Features:
     pairs: set[Bigram]
     keys: set[str]  # every feature (see extract())
     identifiers: tuple[Match, ...]
+    # A crisis stated in the first person, now ("I'm actively suicidal", "tengo ideas
+    # suicidas"), not negated and not in a condition: a crisis whatever the network scores
+    # (a light tone beside it once scored one far below the soft zone).
+    stated: bool = False
 
 
 # Lexicon kinds of a crisis said outright, and of one told as past history.
@@ -65,40 +69,21 @@ BRIEF = 3  # different words
 
 
 # A crisis stated in the first person, now (crisis.tsv, "stated"), and what cancels the rule:
-# the writer in a condition ("if I'm", "whether I'm"), or the statement's verb or crisis word
-# negated ("no tengo ideas suicidas", "I don't think I'm suicidal": "!tengo", "!m"). Not
-# other words a negation reaches: "I'm suicidal and I don't have anyone" ("!have") and "I
-# don't think I can go on" ("!i") stay crises.
-STATED = "lex:crisis.stated"
-# The crisis words of such a statement: its reason spans (relay/screening/_reasons.py)
-STATED_WORDS = frozenset(
-    ("suicidal", "suicidle", "sucidal", "suisidal", "suicida", "suicidas", "suicide",
-     "suicidio", "suicidarme", "killing", "ending")
-)  # fmt: skip
-_CONDITIONAL = "lex:ctx.conditional"
+# the writer in a condition ("if I'm", "whether I'm"), or a word of the statement negated
+# (crisis.tsv, "stated_key": "no tengo ideas suicidas", "I don't think I'm suicidal" reach
+# "!tengo", "!m"). Not other words a negation reaches: "I'm suicidal and I don't have anyone"
+# ("!have") and "I don't think I can go on" ("!i") stay crises. "stated_word": the crisis
+# words of such a statement, its reason spans (relay/screening/_reasons.py).
+STATED, STATED_WORD, STATED_KEY = "crisis.stated", "crisis.stated_word", "crisis.stated_key"
+_CONDITIONAL = "ctx.conditional"
 # Read by the rule alone, never by the network (names()): a rule on top of it, measured as
 # such, which a retraining does not turn into one more feature among thousands.
-RULE_ONLY = frozenset({STATED, _CONDITIONAL})
-_NEGATED_STATEMENT = frozenset(
-    "!" + word
-    for word in (
-        "m", "im", "am", "estoy", "siento", "ando", "sigo", "tengo", "teniendo", "suicidal",
-        "suicida", "suicidas",
-    )  # "I'm" is the tokens "i" and "m"
-)  # fmt: skip
+RULE_ONLY = frozenset("lex:" + k for k in (STATED, STATED_WORD, STATED_KEY, _CONDITIONAL))
 
 
 def said_outright(features: Features) -> bool:
     """A crisis said in the lexicon's words ("I am suicidal", "me corté"), not as history."""
     return bool(features.keys & SAID_OUTRIGHT) and not features.keys & HISTORY
-
-
-def stated_now(features: Features) -> bool:
-    """A crisis stated in the first person, now ("I'm actively suicidal", "tengo ideas
-    suicidas"), not negated and not in a condition: a crisis whatever the network scores (a
-    light tone beside it once scored one far below the soft zone)."""
-    keys = features.keys
-    return STATED in keys and _CONDITIONAL not in keys and keys.isdisjoint(_NEGATED_STATEMENT)
 
 
 def too_brief(features: Features, evidence: frozenset[str] = CRISIS_EVIDENCE) -> bool:
@@ -164,8 +149,14 @@ def extract(
     keys.update([w[:4] + "<" for w in words if len(w) > 4 and w.isalpha()])
     keys.update(other)
     # Words a negation reaches ("not on any medications" -> "!on", "!any", "!medications")
-    keys.update(negation.negated(folded, words))
-    return Features(words, pairs, keys, tuple(found))
+    negated = negation.negated(folded, words)
+    keys.update(negated)
+    stated = (
+        STATED in kinds
+        and _CONDITIONAL not in kinds
+        and not any(w[1:] in index.words_of.get(STATED_KEY, ()) for w in negated)
+    )
+    return Features(words, pairs, keys, tuple(found), stated)
 
 
 def family(key: str) -> str:

@@ -119,11 +119,18 @@ class PhraseIndex:
     single_keys: frozenset[str] = field(init=False, repr=False)
     word_keys: frozenset[str] = field(init=False, repr=False)
     pair_keys: frozenset[Bigram] = field(init=False, repr=False)
+    # The one-word phrases of each kind: word lists a rule reads (crisis.stated_key)
+    words_of: dict[str, frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "single_keys", frozenset(self.single))
         object.__setattr__(self, "word_keys", frozenset(self.by_word))
         object.__setattr__(self, "pair_keys", frozenset(self.by_pair))
+        words_of: dict[str, set[str]] = {}
+        for word, kinds in self.single.items():
+            for kind in kinds:
+                words_of.setdefault(kind, set()).add(word)
+        object.__setattr__(self, "words_of", {k: frozenset(w) for k, w in words_of.items()})
 
     def kinds(self, words: set[str], pairs: set[Bigram]) -> set[str]:
         """Every kind of phrase the text holds. A phrase of a kind already found is not

@@ -31,7 +31,6 @@ from relay.screening._features import (
     bare_plea,
     family,
     said_outright,
-    stated_now,
     too_brief,
     unread_as_medical,
 )
@@ -124,11 +123,11 @@ def crisis_call(
     site's own select fields, which would flag every post that has them. Text with no
     word at all ("[]", "!!!", emoji) has nothing the network reads, so it is never a
     crisis signal. A bare plea ("help me", "socorro") always shows the resources; a crisis
-    stated in the first person, now ("I'm actively suicidal"; ``stated_now``), is always
+    stated in the first person, now ("I'm actively suicidal"; ``Features.stated``), is always
     sure. Screening and the training script's figures both decide here."""
     if not features.words:
         return False, False
-    if stated_now(features):
+    if features.stated:
         return True, True
     brief = too_brief(features)
     shown = score >= thresholds["crisis" if brief else "crisis_possible"] or bare_plea(features)

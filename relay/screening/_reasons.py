@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from relay.screening._features import GROUPS, STATED_WORDS, Features, bare_plea, stated_now
+from relay.screening._features import GROUPS, STATED_WORD, Features, bare_plea
 from relay.screening._identifiers import Match
 from relay.screening._lexicon import Bigram, PhraseIndex
 from relay.screening._model import CRISIS, MEDICAL, Model, Scored
@@ -23,6 +23,7 @@ MIN_WEIGHT = 0.05
 # ("lex:condition").
 _HEALTH_LEXICON = frozenset(GROUPS["health"])
 _PLEA = frozenset({"plea"})
+_STATED_WORD = frozenset({STATED_WORD})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +81,8 @@ def _choose(
     # line the statement alone is: the words it weighed there may be the light tone beside
     # it ("kind of funny").
     wanted = _Wanted(set(), set(), set())
-    if which == CRISIS and stated_now(features):
-        wanted.words.update(features.words & STATED_WORDS)
+    if which == CRISIS and features.stated:
+        wanted = _terms(features, index, stopwords, _STATED_WORD)
         if scored.crisis < model.thresholds["crisis"]:
             return wanted
     elif which == CRISIS and bare_plea(features):
