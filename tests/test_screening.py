@@ -439,7 +439,7 @@ def _copy_lexicon(tmp_path: Path) -> Path:
         ("linking.tsv", "secretword\n"),
         ("language_words.tsv", "fr\tsecretword\n"),
         # a choice that folds to no word could never match
-        ("idioms.tsv", "resources\tsecretword (lol|\U0001f480)\n"),
+        ("idioms.tsv", "resources\tsecretword (lol|\u2192)\n"),
         ("crisis.tsv", "passive\tsecretword (and|&) more\n"),
         # a gap is an item of its own: inside a choice it would silently be dropped
         ("crisis_context.tsv", "history\tsecretword (ago|... later)\n"),
@@ -669,12 +669,46 @@ def test_the_first_person_rule_reads_its_words_from_the_lexicon(
     assert named(edited_high) != {"suicidal"}
 
 
+EMOJI_CRISES = (
+    "\U0001f52b tonight",
+    "\U0001faa2 im done",
+    "\U0001f48a\U0001f48a\U0001f48a goodbye everyone",
+    "thinking about the \U0001f309 tonight",
+    "\U0001f52a\U0001fa78 again",
+)
+EMOJI_CLEAN = (
+    "love the new site \U0001f602\U0001f602",
+    "can i get a \U0001f48a drip friday? \U0001f602",
+    "the parking is killing me \U0001f480",
+    "thank you!! \U0001f64f\U0001f3fd\u2764\ufe0f",
+)
+
+
+def test_a_pictograph_is_read_as_a_word(lexicon: Lexicon) -> None:
+    """Each emoji is a token of its own (a gun, a rope, pills, a bridge, a knife are the
+    crisis cues' means, as the words are), so a crisis told partly in emoji shows the
+    resources, where the emoji were once invisible; a laugh, a skull of an idiom or thanks
+    in emoji stay clean. Skin tones, joiners and variation selectors change nothing."""
+    for text in EMOJI_CRISES:
+        assert screen(text, lexicon).show_crisis_resources, ascii(text)
+    for text in EMOJI_CLEAN:
+        result = screen(text, lexicon)
+        assert (result.verdict, result.show_crisis_resources) == ("clean", False), ascii(text)
+    plain = screen("ok \U0001f9cd\U0001f309 tonight", lexicon)
+    joined = screen("ok \U0001f9cd\U0001f3fd\u200d\u2640\ufe0f\U0001f309\ufe0f tonight", lexicon)
+    assert (plain.verdict, plain.show_crisis_resources) == (
+        joined.verdict,
+        joined.show_crisis_resources,
+    )
+    assert [r.category for r in plain.reasons] == [r.category for r in joined.reasons]
+
+
 def test_text_without_words_is_never_a_crisis_signal(lexicon: Lexicon) -> None:
     """With both crisis lines under every score, text with no word ("[]", punctuation,
-    emoji, an empty field) is neither a crisis nor shown the resources: its score is only
+    arrows, an empty field) is neither a crisis nor shown the resources: its score is only
     the network's bias (a retraining once put that bias in the soft zone, and a script's
     "spans": "[]" field showed the crisis resources)."""
     low = _at_lines(lexicon, crisis=-50.0, possible=-60.0, medical=50.0)
-    for text in ("[]", "", "!!!", "...", "\U0001f622\U0001f622", " \n\t "):
+    for text in ("[]", "", "!!!", "...", "\u2192\u2192", " \n\t "):
         result = screen(text, low)
         assert (result.verdict, result.show_crisis_resources) == ("clean", False), repr(text)

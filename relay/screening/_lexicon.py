@@ -281,7 +281,7 @@ def expand(path: Path, number: int, phrase: str, kind: str) -> list[Phrase]:
                     raise LexiconError(f"{path.name}:{number}: a gap inside a choice")
                 found = _variants(choice)
                 if not found:
-                    # an emoji or a sign ("&") folds to no token: a choice that can
+                    # a sign ("&", an arrow) folds to no token: a choice that can
                     # never match, written as if it could
                     raise LexiconError(f"{path.name}:{number}: a choice with no word")
                 variants += found

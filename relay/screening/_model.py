@@ -121,7 +121,7 @@ def crisis_call(
     never sure by it, and shows the resources only over the line: its score sits near
     the network's bias, in the soft zone for "no", "Other" or "Mañana", the values of a
     site's own select fields, which would flag every post that has them. Text with no
-    word at all ("[]", "!!!", emoji) has nothing the network reads, so it is never a
+    word at all ("[]", "!!!") has nothing the network reads, so it is never a
     crisis signal. A bare plea ("help me", "socorro") always shows the resources; a crisis
     stated in the first person, now ("I'm actively suicidal"; ``Features.stated``), is always
     sure. Screening and the training script's figures both decide here."""

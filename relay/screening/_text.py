@@ -18,9 +18,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Tokens are runs of letters and digits. Apostrophes split ("don't" -> "don", "t"): the
-# bigram keeps the meaning, and "dont" typed without one is learned as its own word.
-TOKEN = re.compile(r"[^\W_]+")
+# Tokens are runs of letters and digits, and each pictograph (emoji) alone: on a phone a
+# crisis is sometimes only "🪢" or "🔪🩸", read as words are. Not skin tones, nor the
+# signs ♀ and ♂ of a joined sequence (folding drops the joiners and variation selectors).
+# Apostrophes split ("don't" -> "don", "t"): the bigram keeps the meaning, and "dont"
+# typed without one is learned as its own word.
+_PICTOGRAPHS = "\u2600-\u263f\u2641\u2643-\u27bf\U0001f300-\U0001f3fa\U0001f400-\U0001faff"
+TOKEN = re.compile(rf"[^\W_]+|[{_PICTOGRAPHS}]")
 ASCII_TOKEN = re.compile(r"[a-zA-Z0-9]+")  # TOKEN, for text known to be ASCII
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
