@@ -27,6 +27,7 @@ _PICTOGRAPHS = "\u2600-\u263f\u2641\u2643-\u27bf\U0001f300-\U0001f3fa\U0001f400-
 TOKEN = re.compile(rf"[^\W_]+|[{_PICTOGRAPHS}]")
 ASCII_TOKEN = re.compile(r"[a-zA-Z0-9]+")  # TOKEN, for text known to be ASCII
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_ASCII_LOWER = {ord(c): c.lower() for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
 
@@ -106,6 +107,12 @@ def fold_map(text: str) -> FoldMap:
     """Fold ``text`` piece by piece, recording where folded and original offsets part."""
     if text.isascii():
         return FoldMap(text.lower(), (), ())
+    table = {ord(char): _fold_char(char) for char in set("".join(_NON_ASCII.findall(text)))}
+    if all(len(part) == 1 for part in table.values()):
+        # Every character folds to one ("é" -> "e", an emoji to itself): offsets stay one
+        # for one, and the text folds in one C call (10,000 characters of emoji once took
+        # 2 ms character by character).
+        return FoldMap(text.translate(table | _ASCII_LOWER), (), ())
     pieces: list[str] = []
     folded_at: list[int] = []
     original_at: list[int] = []
